@@ -1,0 +1,126 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"paas/controller"
+)
+
+func (r *runner) addAdminCommands(root *cobra.Command) {
+	var admin bool
+	create := &cobra.Command{
+		Use:     "users:create NAME",
+		Short:   "Create a user and print their first API token",
+		GroupID: groupAdmin,
+		Args:    nargs(1, 1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := controller.ValidateUserName(args[0]); err != nil {
+				return err
+			}
+			c, err := r.client()
+			if err != nil {
+				return err
+			}
+			cu, err := c.CreateUser(cmd.Context(), controller.NewUser{Name: args[0], Admin: admin})
+			if err != nil {
+				return err
+			}
+			// The note goes to Stderr so that $(paas users:create bob) is the token alone.
+			return r.show(cu, func(w io.Writer, _ bool) error {
+				fmt.Fprintf(r.env.Stderr, "Created user %s. Their first API token, shown only this once:\n", cu.User.Name)
+				_, err := fmt.Fprintln(w, cu.Token.Secret)
+				return err
+			})
+		},
+	}
+	create.Flags().BoolVar(&admin, "admin", false, "make the user an administrator")
+	r.jsonFlag(create)
+
+	var confirm string
+	remove := &cobra.Command{
+		Use:     "users:remove NAME",
+		Short:   "Delete a user who owns no apps, with their keys and tokens",
+		GroupID: groupAdmin,
+		Args:    nargs(1, 1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name := args[0]
+			c, err := r.client()
+			if err != nil {
+				return err
+			}
+			if err := r.confirm(fmt.Sprintf("This deletes the user %s with their SSH keys and API tokens.", name), name, confirm); err != nil {
+				return err
+			}
+			if err := c.DeleteUser(cmd.Context(), name); err != nil {
+				return err
+			}
+			r.printf("Deleted user %s\n", name)
+			return nil
+		},
+	}
+	remove.Flags().StringVar(&confirm, "confirm", "", "the user's name, to delete them without being asked")
+
+	var q controller.AuditQuery
+	audit := &cobra.Command{
+		Use:     "audit",
+		Short:   "Show the audit log, newest first",
+		GroupID: groupAdmin,
+		Args:    nargs(0, 0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := r.client()
+			if err != nil {
+				return err
+			}
+			events, err := c.Audit(cmd.Context(), q)
+			if err != nil {
+				return err
+			}
+			t := newTable("id", "time", "actor", "action", "app", "detail")
+			for _, e := range events {
+				t.add(fmt.Sprint(e.ID), formatTime(e.Time), e.Actor, e.Action, e.App, e.Detail)
+			}
+			return r.show(events, t.render)
+		},
+	}
+	// Here --app filters; it is not the app an app command works on.
+	audit.Flags().StringVarP(&q.App, "app", "a", "", "only events of this app")
+	audit.Flags().StringVar(&q.Actor, "actor", "", "only events caused by this user")
+	audit.Flags().IntVar(&q.Limit, "limit", 0, "at most this many events (default: the server's, 100)")
+	audit.Flags().Int64Var(&q.Before, "before", 0, "only events older than this ID, to page back")
+	r.jsonFlag(audit)
+
+	root.AddCommand(
+		r.jsonFlag(&cobra.Command{
+			Use:     "users",
+			Aliases: []string{"users:list"},
+			Short:   "List all users",
+			GroupID: groupAdmin,
+			Args:    nargs(0, 0),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				c, err := r.client()
+				if err != nil {
+					return err
+				}
+				users, err := c.Users(cmd.Context())
+				if err != nil {
+					return err
+				}
+				t := newTable("name", "admin", "created")
+				for _, u := range users {
+					a := ""
+					if u.Admin {
+						a = "yes"
+					}
+					t.add(u.Name, a, formatTime(u.CreatedAt))
+				}
+				return r.show(users, t.render)
+			},
+		}),
+		create,
+		remove,
+		audit,
+	)
+}

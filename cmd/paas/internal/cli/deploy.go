@@ -1,0 +1,394 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+
+	"github.com/spf13/cobra"
+
+	"paas/controller"
+)
+
+func (r *runner) addDeployCommands(root *cobra.Command) {
+	r.addConfigCommands(root)
+	r.addScaleCommands(root)
+	r.addReleaseCommands(root)
+	root.AddCommand(r.jsonFlag(r.appFlag(&cobra.Command{
+		Use:     "builds",
+		Aliases: []string{"builds:list"},
+		Short:   "List the builds of an app, newest first",
+		GroupID: groupDeploy,
+		Args:    nargs(0, 0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, app, err := r.appClient(cmd.Context())
+			if err != nil {
+				return err
+			}
+			builds, err := c.Builds(cmd.Context(), app)
+			if err != nil {
+				return err
+			}
+			t := newTable("id", "status", "rev", "by", "created")
+			t.status = 1
+			for _, b := range builds {
+				t.add(fmt.Sprint(b.ID), b.Status, short(b.Rev), b.CreatedBy, formatTime(b.CreatedAt))
+			}
+			return r.show(builds, t.render)
+		},
+	})))
+}
+
+func (r *runner) addConfigCommands(root *cobra.Command) {
+	root.AddCommand(
+		r.jsonFlag(r.appFlag(&cobra.Command{
+			Use:     "config",
+			Aliases: []string{"config:list"},
+			Short:   "Show the config vars of an app",
+			GroupID: groupDeploy,
+			Args:    nargs(0, 0),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				c, app, err := r.appClient(cmd.Context())
+				if err != nil {
+					return err
+				}
+				vars, err := c.Config(cmd.Context(), app)
+				if err != nil {
+					return err
+				}
+				f := &fields{title: app + " Config Vars"}
+				for _, k := range slices.Sorted(maps.Keys(vars)) {
+					f.add(k, vars[k])
+				}
+				return r.show(vars, f.render)
+			},
+		})),
+		r.appFlag(&cobra.Command{
+			Use:     "config:get KEY",
+			Short:   "Print the value of one config var",
+			GroupID: groupDeploy,
+			Args:    nargs(1, 1),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				c, app, err := r.appClient(cmd.Context())
+				if err != nil {
+					return err
+				}
+				vars, err := c.Config(cmd.Context(), app)
+				if err != nil {
+					return err
+				}
+				v, ok := vars[args[0]]
+				if !ok {
+					return controller.Errorf(controller.ErrNotFound, "%s has no config var %s", app, args[0])
+				}
+				r.printf("%s\n", v)
+				return nil
+			},
+		}),
+		r.appFlag(&cobra.Command{
+			Use:     "config:set KEY=VALUE...",
+			Short:   "Set config vars and restart the app",
+			GroupID: groupDeploy,
+			Args:    nargs(1, -1),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				vars, err := parseConfigVars(args)
+				if err != nil {
+					return err
+				}
+				change := make(map[string]*string, len(vars))
+				keys := make([]string, len(vars))
+				for i, v := range vars {
+					change[v.Key] = &vars[i].Value
+					keys[i] = v.Key
+				}
+				return r.changeConfig(cmd.Context(), "Setting", keys, change)
+			},
+		}),
+		r.appFlag(&cobra.Command{
+			Use:     "config:unset KEY...",
+			Short:   "Unset config vars and restart the app",
+			GroupID: groupDeploy,
+			Args:    nargs(1, -1),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				change := make(map[string]*string, len(args))
+				for _, k := range args {
+					if err := controller.ValidateConfigKey(k); err != nil {
+						return err
+					}
+					change[k] = nil
+				}
+				return r.changeConfig(cmd.Context(), "Unsetting", args, change)
+			},
+		}),
+	)
+}
+
+// changeConfig sends a config change and tells, as Heroku does,
+// "Setting FOO and restarting shop... done, v3".
+func (r *runner) changeConfig(ctx context.Context, verb string, keys []string, change map[string]*string) error {
+	c, app, err := r.appClient(ctx)
+	if err != nil {
+		return err
+	}
+	cc, err := c.SetConfig(ctx, app, change)
+	if err != nil {
+		return err
+	}
+	if cc.Release == nil {
+		r.printf("%s %s on %s... done (takes effect with the first release)\n", verb, andList(keys), app)
+		return nil
+	}
+	r.printf("%s %s and restarting %s... done, %s\n", verb, andList(keys), app, version(cc.Release.Version))
+	return nil
+}
+
+func (r *runner) addScaleCommands(root *cobra.Command) {
+	var memory, cpu string
+	scale := &cobra.Command{
+		Use:     "scale TYPE=N...",
+		Aliases: []string{"ps:scale"},
+		Short:   "Scale process types, and set their memory and CPU limits",
+		Long: "Scale process types, as in paas scale web=2 worker=1. --memory and --cpu set the\n" +
+			"limits of every type given; with them, a bare TYPE keeps its quantity.",
+		Example: "  paas scale web=2 worker=1\n  paas scale web=4 --memory 512M --cpu 0.5\n  paas scale worker --memory 1G",
+		GroupID: groupDeploy,
+		Args:    nargs(1, -1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			updates, err := parseScale(args, memory != "" || cpu != "")
+			if err != nil {
+				return err
+			}
+			if memory != "" {
+				m, err := parseMemory(memory)
+				if err != nil {
+					return err
+				}
+				for i := range updates {
+					updates[i].Memory = &m
+				}
+			}
+			if cpu != "" {
+				m, err := parseCPU(cpu)
+				if err != nil {
+					return err
+				}
+				for i := range updates {
+					updates[i].CPU = &m
+				}
+			}
+			c, app, err := r.appClient(cmd.Context())
+			if err != nil {
+				return err
+			}
+			ps, err := c.Scale(cmd.Context(), app, updates)
+			if err != nil {
+				return err
+			}
+			if !r.json {
+				r.printf("Scaled %s\n", app)
+			}
+			return r.show(ps, formationTable(ps).render)
+		},
+	}
+	scale.Flags().StringVar(&memory, "memory", "", "memory limit of each instance: 512M, 1G...; 0 for the default")
+	scale.Flags().StringVar(&cpu, "cpu", "", "CPU limit of each instance in cores: 0.5, 2...; 0 for the default")
+
+	root.AddCommand(
+		r.jsonFlag(r.appFlag(scale)),
+		r.jsonFlag(r.appFlag(&cobra.Command{
+			Use:     "ps",
+			Aliases: []string{"formation"},
+			Short:   "Show the formation of an app: its process types, their scale and limits",
+			GroupID: groupDeploy,
+			Args:    nargs(0, 0),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				c, app, err := r.appClient(cmd.Context())
+				if err != nil {
+					return err
+				}
+				ps, err := c.Formation(cmd.Context(), app)
+				if err != nil {
+					return err
+				}
+				return r.show(ps, formationTable(ps).render)
+			},
+		})),
+	)
+}
+
+func formationTable(ps []controller.Process) *table {
+	t := newTable("type", "quantity", "memory", "cpu", "command")
+	for _, p := range ps {
+		t.add(p.Type, fmt.Sprint(p.Quantity), formatMemory(p.Memory), formatCPU(p.CPU), p.Command)
+	}
+	return t
+}
+
+func (r *runner) addReleaseCommands(root *cobra.Command) {
+	var nr controller.NewRelease
+	var processes []string
+	create := &cobra.Command{
+		Use:     "releases:create --image REF",
+		Short:   "Release an existing image with the app's config",
+		Example: "  paas releases:create --image registry.example.com/shop:1.2 --process web=\"bin/server\"",
+		GroupID: groupDeploy,
+		Args:    nargs(0, 0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if nr.Image == "" {
+				return fmt.Errorf("usage: %s", cmd.UseLine())
+			}
+			var err error
+			if nr.ProcessTypes, err = parseProcessTypes(processes); err != nil {
+				return err
+			}
+			c, app, err := r.appClient(cmd.Context())
+			if err != nil {
+				return err
+			}
+			rel, err := c.CreateRelease(cmd.Context(), app, nr)
+			if err != nil {
+				return err
+			}
+			r.printf("Releasing %s to %s... done, %s\n", nr.Image, app, version(rel.Version))
+			return nil
+		},
+	}
+	create.Flags().StringVar(&nr.Image, "image", "", "the image reference to release (required)")
+	create.Flags().StringVar(&nr.Digest, "digest", "", "the image's sha256:... digest, to pin it")
+	create.Flags().StringArrayVar(&processes, "process", nil, "a process type and its command, as web=\"bin/server\"; may be repeated")
+	create.Flags().StringVar(&nr.Description, "description", "", "what the release is (default: chosen by the server)")
+
+	root.AddCommand(
+		r.jsonFlag(r.appFlag(&cobra.Command{
+			Use:     "releases",
+			Aliases: []string{"releases:list"},
+			Short:   "List the releases of an app, newest first",
+			GroupID: groupDeploy,
+			Args:    nargs(0, 0),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				c, app, err := r.appClient(cmd.Context())
+				if err != nil {
+					return err
+				}
+				rs, err := c.Releases(cmd.Context(), app)
+				if err != nil {
+					return err
+				}
+				return r.show(rs, releasesTable(rs).render)
+			},
+		})),
+		r.jsonFlag(r.appFlag(&cobra.Command{
+			Use:     "releases:info [vN]",
+			Short:   "Show a release (default: the current one) with its config",
+			GroupID: groupDeploy,
+			Args:    nargs(0, 1),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				v := 0
+				if len(args) == 1 {
+					var err error
+					if v, err = controller.ParseReleaseVersion(args[0]); err != nil {
+						return err
+					}
+				}
+				c, app, err := r.appClient(cmd.Context())
+				if err != nil {
+					return err
+				}
+				if v == 0 {
+					info, err := c.App(cmd.Context(), app)
+					if err != nil {
+						return err
+					}
+					if info.Release == 0 {
+						return controller.Errorf(controller.ErrNotFound, "%s has no release yet", app)
+					}
+					v = info.Release
+				}
+				rel, err := c.Release(cmd.Context(), app, v)
+				if err != nil {
+					return err
+				}
+				return r.show(rel, func(w io.Writer, colour bool) error {
+					return releaseView(w, colour, app, rel)
+				})
+			},
+		})),
+		r.appFlag(&cobra.Command{
+			Use:     "rollback [vN]",
+			Aliases: []string{"releases:rollback"},
+			Short:   "Roll back to an earlier release (default: the one before the current)",
+			GroupID: groupDeploy,
+			Args:    nargs(0, 1),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				v := 0
+				if len(args) == 1 {
+					var err error
+					if v, err = controller.ParseReleaseVersion(args[0]); err != nil {
+						return err
+					}
+				}
+				c, app, err := r.appClient(cmd.Context())
+				if err != nil {
+					return err
+				}
+				rel, err := c.Rollback(cmd.Context(), app, v)
+				if err != nil {
+					return err
+				}
+				r.printf("Rolling back %s... done, %s: %s\n", app, version(rel.Version), rel.Description)
+				return nil
+			},
+		}),
+		r.appFlag(create),
+	)
+}
+
+func releasesTable(rs []controller.Release) *table {
+	t := newTable("version", "status", "description", "by", "created")
+	t.status = 1
+	for _, rel := range rs {
+		t.add(version(rel.Version), rel.Status, rel.Description, rel.CreatedBy, formatTime(rel.CreatedAt))
+	}
+	return t
+}
+
+// releaseView is what releases:info shows: the release, then its config.
+func releaseView(w io.Writer, colour bool, app string, rel controller.Release) error {
+	f := &fields{title: fmt.Sprintf("%s Release %s", app, version(rel.Version))}
+	f.add("Status", rel.Status)
+	if rel.Reason != "" {
+		f.add("Reason", rel.Reason)
+	}
+	f.add("Description", rel.Description)
+	f.add("Image", rel.Image)
+	if rel.Digest != "" {
+		f.add("Digest", rel.Digest)
+	}
+	if rel.Build != 0 {
+		f.add("Build", fmt.Sprint(rel.Build))
+	}
+	for _, typ := range slices.Sorted(maps.Keys(rel.ProcessTypes)) {
+		f.add("Process "+typ, rel.ProcessTypes[typ])
+	}
+	f.add("By", rel.CreatedBy)
+	f.add("Created", formatTime(rel.CreatedAt))
+	if err := f.render(w, colour); err != nil {
+		return err
+	}
+	cf := &fields{title: fmt.Sprintf("%s Config Vars %s", app, version(rel.Version))}
+	if rel.Config != nil {
+		for _, k := range slices.Sorted(maps.Keys(rel.Config)) {
+			cf.add(k, rel.Config[k])
+		}
+	} else { // a server that keeps values to itself still names the vars
+		for _, k := range rel.ConfigKeys {
+			cf.add(k, "")
+		}
+	}
+	if _, err := fmt.Fprintln(w); err != nil {
+		return err
+	}
+	return cf.render(w, colour)
+}

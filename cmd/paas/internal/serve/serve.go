@@ -1,0 +1,178 @@
+// Package serve is "paas server": it reads the server's settings (flags,
+// PAAS_* environment, config file), builds each component with its
+// dependencies, and runs them until the context ends. It is the one place
+// where components are wired together.
+package serve
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
+
+	"paas/controller"
+	"paas/controller/server"
+	"paas/runtime"
+)
+
+// Version is paas's version, reported by /v1/info.
+const Version = "0.1.0-dev"
+
+// Command returns the "server" command. lookupEnv reads the environment
+// (os.LookupEnv in main).
+func Command(lookupEnv func(string) (string, bool)) *cobra.Command {
+	var s Settings
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run the paas server (controller API; more components as they land)",
+		Long: `Run the paas server: every component in one process, with an embedded SQLite
+state store by default.
+
+Each setting is a flag, an environment variable (shown with each flag), or a key
+in the config file (the flag's name, in TOML). The command line wins over the
+environment, which wins over the file.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := s.resolve(cmd.Flags(), lookupEnv); err != nil {
+				return err
+			}
+			cmd.SilenceUsage = true
+			return Run(cmd.Context(), s, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	s.register(cmd.Flags())
+	return cmd
+}
+
+func newLogger(s Settings, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(s.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	if s.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// Run runs the server until ctx ends, then shuts down within the
+// shutdown timeout. Messages for the operator (the admin token) go to out;
+// logs go to logw.
+func Run(ctx context.Context, s Settings, out, logw io.Writer) error {
+	log := newLogger(s, logw)
+
+	ln, err := net.Listen("tcp", s.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", s.Listen, err)
+	}
+	defer ln.Close()
+	httpPort := ln.Addr().(*net.TCPAddr).Port
+	sshPort := 2222
+	if _, p, err := net.SplitHostPort(s.SSHListen); err == nil {
+		if n, err := strconv.Atoi(p); err == nil {
+			sshPort = n
+		}
+	}
+
+	rt := runtime.New(s.Containerd, s.Namespace)
+	defer rt.Close()
+
+	var ctl *server.Controller
+	health := func(ctx context.Context) controller.Health {
+		ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		defer cancel()
+		h := controller.Health{Status: "ok", Components: map[string]controller.ComponentHealth{}}
+		db := controller.ComponentHealth{OK: true, Address: ctl.Dialect()}
+		if err := ctl.Ping(ctx); err != nil {
+			db = controller.ComponentHealth{Address: ctl.Dialect(), Error: err.Error()}
+			h.Status = "degraded"
+		}
+		h.Components["database"] = db
+		cd := controller.ComponentHealth{Address: rt.Address()}
+		if v, err := rt.Ping(ctx); err != nil {
+			cd.Error = err.Error()
+			h.Status = "degraded"
+		} else {
+			cd.OK, cd.Version = true, v
+		}
+		h.Components["containerd"] = cd
+		return h
+	}
+
+	ctl, err = server.Open(ctx, server.Options{
+		DataDir:    s.DataDir,
+		Database:   s.Database,
+		Logger:     log.With("component", "controller"),
+		BaseDomain: s.BaseDomain,
+		WebURL:     webURL(s.BaseDomain, httpPort),
+		GitHost:    s.GitHost,
+		SSHPort:    sshPort,
+		Version:    Version,
+		Health:     health,
+	})
+	if err != nil {
+		return err
+	}
+	defer ctl.Close()
+	log.Info("state store open", "database", ctl.Dialect(), "data_dir", s.DataDir)
+
+	token, created, err := ctl.Bootstrap(ctx)
+	if err != nil {
+		return err
+	}
+	if created {
+		fmt.Fprintf(out, "\nCreated the first admin user %q. Its API token (shown once; also in %s/%s, mode 0600, removed on first use):\n\n    %s\n\nLog in with:  paas login http://HOST:%d --token %s\n\n",
+			"admin", s.DataDir, server.BootstrapTokenFile, token, httpPort, token)
+	}
+
+	pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	if v, err := rt.Ping(pctx); err != nil {
+		log.Warn("containerd is unreachable: apps cannot run until it answers; start it (systemctl start containerd) or point --containerd at its socket", "address", rt.Address(), "err", err)
+	} else {
+		log.Info("containerd answers", "address", rt.Address(), "version", v, "namespace", s.Namespace)
+	}
+	cancel()
+
+	srv := &http.Server{
+		Handler:           ctl.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      120 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		log.Info("listening", "addr", ln.Addr().String())
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), s.ShutdownTimeout)
+		defer cancel()
+		log.Info("shutting down")
+		return srv.Shutdown(sctx)
+	})
+	return g.Wait()
+}
+
+// webURL is an app's default URL: the base domain at the HTTP port.
+func webURL(base string, port int) func(string) string {
+	return func(app string) string {
+		if port == 80 {
+			return "http://" + app + "." + base
+		}
+		return fmt.Sprintf("http://%s.%s:%d", app, base, port)
+	}
+}

@@ -1,0 +1,154 @@
+package serve
+
+import (
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/pelletier/go-toml/v2"
+	"github.com/spf13/pflag"
+)
+
+// Settings are everything "paas server" can be told. Each field is a
+// flag; each flag can also come from the environment (PAAS_ and the flag
+// name in upper case with '_' for '-') or from the config file (the flag
+// name as key). A flag given on the command line wins over the
+// environment, which wins over the file, which wins over the default.
+type Settings struct {
+	ConfigFile      string
+	DataDir         string
+	Database        string
+	Listen          string
+	SSHListen       string
+	GitHost         string
+	BaseDomain      string
+	Containerd      string
+	Namespace       string
+	LogLevel        string
+	LogFormat       string
+	ShutdownTimeout time.Duration
+}
+
+// DefaultConfigFile is read if it exists and no other file is named.
+const DefaultConfigFile = "/etc/paas/paas.toml"
+
+func (s *Settings) register(fs *pflag.FlagSet) {
+	fs.StringVar(&s.ConfigFile, "config", DefaultConfigFile, "config file (TOML, keys are these flags' names); read only if it exists, unless named explicitly")
+	fs.StringVar(&s.DataDir, "data-dir", "/var/lib/paas", "directory for the database, keys and repositories")
+	fs.StringVar(&s.Database, "database", "", "state store: a postgres:// DSN, or a SQLite file (default <data-dir>/paas.db)")
+	fs.StringVar(&s.Listen, "listen", ":8000", "HTTP address of the API and dashboard (and app traffic once the router runs)")
+	fs.StringVar(&s.SSHListen, "ssh-listen", ":2222", "SSH address for git push")
+	fs.StringVar(&s.GitHost, "git-host", "", "host name in git remote URLs (default: the host the CLI talks to)")
+	fs.StringVar(&s.BaseDomain, "base-domain", "localhost", "apps answer at <app>.<base-domain>")
+	fs.StringVar(&s.Containerd, "containerd", "/run/containerd/containerd.sock", "containerd socket")
+	fs.StringVar(&s.Namespace, "namespace", "paas", "containerd namespace for everything paas runs")
+	fs.StringVar(&s.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&s.LogFormat, "log-format", "text", "log format: text or json")
+	fs.DurationVar(&s.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "how long to let requests finish on shutdown")
+	// Every flag's help names its environment variable too.
+	fs.VisitAll(func(f *pflag.Flag) {
+		f.Usage += " [env " + envName(f.Name) + "]"
+	})
+}
+
+func envName(flag string) string {
+	return "PAAS_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
+// resolve fills the flags not given on the command line from the
+// environment and then from the config file.
+func (s *Settings) resolve(fs *pflag.FlagSet, lookupEnv func(string) (string, bool)) error {
+	cfgFlag := fs.Lookup("config")
+	if !cfgFlag.Changed {
+		if v, ok := lookupEnv(envName("config")); ok {
+			if err := cfgFlag.Value.Set(v); err != nil {
+				return err
+			}
+			cfgFlag.Changed = true
+		}
+	}
+	file, err := readConfigFile(s.ConfigFile, cfgFlag.Changed)
+	if err != nil {
+		return err
+	}
+	for key := range file {
+		if f := fs.Lookup(strings.ReplaceAll(key, "_", "-")); f == nil || f.Name == "config" {
+			return fmt.Errorf("config file %s: unknown setting %q", s.ConfigFile, key)
+		}
+	}
+	var errs []string
+	fs.VisitAll(func(f *pflag.Flag) {
+		if f.Changed || f.Name == "config" || f.Name == "help" {
+			return
+		}
+		source, value, ok := "", "", false
+		if v, found := lookupEnv(envName(f.Name)); found {
+			source, value, ok = envName(f.Name), v, true
+		} else if v, found := file[f.Name]; found {
+			source, value, ok = "config file "+s.ConfigFile, v, true
+		} else if v, found := file[strings.ReplaceAll(f.Name, "-", "_")]; found {
+			source, value, ok = "config file "+s.ConfigFile, v, true
+		}
+		if ok {
+			if err := f.Value.Set(value); err != nil {
+				errs = append(errs, fmt.Sprintf("%s: %s: %v", source, f.Name, err))
+			}
+		}
+	})
+	if len(errs) > 0 {
+		sort.Strings(errs)
+		return fmt.Errorf("%s", strings.Join(errs, "; "))
+	}
+	return s.check()
+}
+
+// readConfigFile reads a flat TOML file into flag values. A missing file
+// is fine unless it was named explicitly.
+func readConfigFile(path string, explicit bool) (map[string]string, error) {
+	if path == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(path)
+	if os.IsNotExist(err) && !explicit {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("config file: %w", err)
+	}
+	var raw map[string]any
+	if err := toml.Unmarshal(b, &raw); err != nil {
+		return nil, fmt.Errorf("config file %s: %w", path, err)
+	}
+	out := make(map[string]string, len(raw))
+	for k, v := range raw {
+		switch v.(type) {
+		case string, int64, float64, bool:
+			out[k] = fmt.Sprint(v)
+		default:
+			return nil, fmt.Errorf("config file %s: %s: want a string, number or boolean", path, k)
+		}
+	}
+	return out, nil
+}
+
+func (s *Settings) check() error {
+	switch s.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("invalid log level %q: use debug, info, warn or error", s.LogLevel)
+	}
+	switch s.LogFormat {
+	case "text", "json":
+	default:
+		return fmt.Errorf("invalid log format %q: use text or json", s.LogFormat)
+	}
+	if s.DataDir == "" {
+		return fmt.Errorf("no data directory: set --data-dir")
+	}
+	if s.ShutdownTimeout <= 0 {
+		return fmt.Errorf("shutdown timeout must be positive")
+	}
+	return nil
+}

@@ -1,0 +1,332 @@
+// Package api serves the controller's REST API (/v1, JSON) over the store:
+// it authenticates every request by its API token, authorizes it by the
+// caller's role on the app it names, validates input, and maps error kinds
+// to HTTP statuses. It holds no state of its own.
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"paas/controller"
+	"paas/controller/internal/store"
+)
+
+// Options configure the API. Zero values are documented per field.
+type Options struct {
+	Store  *store.Store
+	Logger *slog.Logger // if nil, logs are discarded
+
+	// BaseDomain is the domain under which every app has its default
+	// domain, <app>.<BaseDomain>. If empty, "localhost".
+	BaseDomain string
+
+	// WebURL returns an app's default URL. If nil, http://<app>.<BaseDomain>.
+	WebURL func(app string) string
+
+	// GitHost is the host name in git remote URLs. If empty, the host the
+	// request was sent to.
+	GitHost string
+	// SSHPort is the git SSH server's port. If 0, 2222.
+	SSHPort int
+
+	// Health reports the server's components. If nil, /healthz reports
+	// only the database.
+	Health func(ctx context.Context) controller.Health
+
+	// Version is reported by /v1/info.
+	Version string
+
+	// BootstrapTokenFile, if set, is removed the first time the bootstrap
+	// admin token is used: the file is there to be read once.
+	BootstrapTokenFile string
+}
+
+// MaxBodyBytes bounds a request body.
+const MaxBodyBytes = 1 << 20
+
+// perm is who may call a route.
+type perm int
+
+const (
+	public    perm = iota // anyone, no token
+	anyUser               // any authenticated user
+	adminOnly             // admins
+	appMember             // the app's owner, its collaborators, admins
+	appOwner              // the app's owner, admins
+)
+
+type route struct {
+	pattern string // net/http ServeMux pattern: "METHOD /path/{var}"
+	perm    perm
+	fn      func(w http.ResponseWriter, r *http.Request, who store.Actor) error
+}
+
+type server struct {
+	opt           Options
+	log           *slog.Logger
+	bootstrapUsed atomic.Bool
+}
+
+// New returns the API's handler.
+func New(opt Options) http.Handler {
+	if opt.Logger == nil {
+		opt.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opt.BaseDomain == "" {
+		opt.BaseDomain = "localhost"
+	}
+	if opt.SSHPort == 0 {
+		opt.SSHPort = 2222
+	}
+	if opt.WebURL == nil {
+		base := opt.BaseDomain
+		opt.WebURL = func(app string) string { return "http://" + app + "." + base }
+	}
+	s := &server{opt: opt, log: opt.Logger}
+	mux := http.NewServeMux()
+	for _, rt := range s.routes() {
+		mux.Handle(rt.pattern, s.wrap(rt))
+	}
+	mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, controller.Errorf(controller.ErrNotFound, "no such API call: %s %s", r.Method, r.URL.Path))
+	})
+	return mux
+}
+
+// Routes lists the API's calls with who may make them; tests use it to
+// check that every route is covered by the authorization matrix.
+func (s *server) routes() []route {
+	return []route{
+		{"GET /healthz", public, s.health},
+		{"GET /v1/info", public, s.info},
+		{"GET /v1/me", anyUser, s.me},
+
+		{"GET /v1/apps", anyUser, s.listApps},
+		{"POST /v1/apps", anyUser, s.createApp},
+		{"GET /v1/apps/{app}", appMember, s.getApp},
+		{"DELETE /v1/apps/{app}", appOwner, s.destroyApp},
+
+		{"GET /v1/apps/{app}/config", appMember, s.getConfig},
+		{"PATCH /v1/apps/{app}/config", appMember, s.setConfig},
+
+		{"GET /v1/apps/{app}/formation", appMember, s.getFormation},
+		{"PATCH /v1/apps/{app}/formation", appMember, s.scale},
+
+		{"GET /v1/apps/{app}/releases", appMember, s.listReleases},
+		{"POST /v1/apps/{app}/releases", appMember, s.createRelease},
+		{"GET /v1/apps/{app}/releases/{version}", appMember, s.getRelease},
+		{"POST /v1/apps/{app}/rollback", appMember, s.rollback},
+
+		{"GET /v1/apps/{app}/builds", appMember, s.listBuilds},
+
+		{"GET /v1/apps/{app}/domains", appMember, s.listDomains},
+		{"POST /v1/apps/{app}/domains", appMember, s.addDomain},
+		{"DELETE /v1/apps/{app}/domains/{domain}", appMember, s.removeDomain},
+
+		{"GET /v1/apps/{app}/collaborators", appMember, s.listCollaborators},
+		{"POST /v1/apps/{app}/collaborators", appOwner, s.addCollaborator},
+		{"DELETE /v1/apps/{app}/collaborators/{user}", appOwner, s.removeCollaborator},
+
+		{"GET /v1/keys", anyUser, s.listKeys},
+		{"POST /v1/keys", anyUser, s.addKey},
+		{"DELETE /v1/keys/{id}", anyUser, s.removeKey},
+
+		{"GET /v1/tokens", anyUser, s.listTokens},
+		{"POST /v1/tokens", anyUser, s.createToken},
+		{"DELETE /v1/tokens/{id}", anyUser, s.revokeToken},
+
+		{"GET /v1/users", adminOnly, s.listUsers},
+		{"POST /v1/users", adminOnly, s.createUser},
+		{"DELETE /v1/users/{name}", adminOnly, s.deleteUser},
+
+		{"GET /v1/audit", adminOnly, s.audit},
+	}
+}
+
+// statusWriter remembers the status for the access log.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (s *server) wrap(rt route) http.Handler {
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		w := &statusWriter{ResponseWriter: rw}
+		w.Header().Set("Cache-Control", "no-store")
+		who, err := s.authorize(r, rt.perm)
+		if err == nil {
+			err = rt.fn(w, r, who)
+		}
+		if err != nil {
+			s.fail(w, r, err)
+		}
+		if w.status == 0 {
+			w.status = http.StatusOK
+		}
+		s.log.Debug("api", "method", r.Method, "path", r.URL.Path, "status", w.status, "user", who.Name, "duration", time.Since(start))
+	})
+}
+
+// authorize authenticates the request's token unless the route is public,
+// then checks the caller's role against the route's.
+func (s *server) authorize(r *http.Request, p perm) (store.Actor, error) {
+	if p == public {
+		return store.Actor{}, nil
+	}
+	auth := r.Header.Get("Authorization")
+	secret, ok := strings.CutPrefix(auth, "Bearer ")
+	if !ok || secret == "" {
+		return store.Actor{}, controller.Errorf(controller.ErrUnauthorized, "no API token given: log in with paas login")
+	}
+	who, tok, err := s.opt.Store.Authenticate(r.Context(), strings.TrimSpace(secret))
+	if err != nil {
+		return store.Actor{}, err
+	}
+	who.Addr = r.RemoteAddr
+	if tok.Description == store.BootstrapTokenDescription && s.opt.BootstrapTokenFile != "" && s.bootstrapUsed.CompareAndSwap(false, true) {
+		if err := os.Remove(s.opt.BootstrapTokenFile); err == nil {
+			s.log.Info("bootstrap token used: removed its file", "file", s.opt.BootstrapTokenFile)
+		}
+	}
+	switch p {
+	case anyUser:
+		return who, nil
+	case adminOnly:
+		if !who.Admin {
+			return who, controller.Errorf(controller.ErrForbidden, "only an admin may do this")
+		}
+		return who, nil
+	}
+	appName := r.PathValue("app")
+	role, err := s.opt.Store.Access(r.Context(), who, appName)
+	if err != nil {
+		return who, err
+	}
+	switch {
+	case who.Admin, role == store.RoleOwner:
+		return who, nil
+	case role == store.RoleCollaborator && p == appMember:
+		return who, nil
+	case role == store.RoleCollaborator:
+		return who, controller.Errorf(controller.ErrForbidden, "only the owner of %s may do this", appName)
+	}
+	return who, controller.Errorf(controller.ErrForbidden, "you do not have access to app %s", appName)
+}
+
+func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var ce *controller.Error
+	if errors.As(err, &ce) {
+		writeError(w, err)
+		return
+	}
+	id := newRequestID()
+	s.log.Error("api request failed", "method", r.Method, "path", r.URL.Path, "request_id", id, "err", err)
+	writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "internal error (request " + id + "); the server log has the details"})
+}
+
+func newRequestID() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func writeError(w http.ResponseWriter, err error) {
+	writeJSON(w, controller.HTTPStatus(err), map[string]string{"error": err.Error()})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+// decode reads a JSON body strictly: one value, no unknown fields, at most
+// MaxBodyBytes.
+func decode(w http.ResponseWriter, r *http.Request, v any) error {
+	body := http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		switch {
+		case errors.As(err, &mbe):
+			return controller.Errorf(controller.ErrInvalid, "request body is larger than %d bytes", MaxBodyBytes)
+		case errors.Is(err, io.EOF):
+			return controller.Errorf(controller.ErrInvalid, "request body is empty: send a JSON object")
+		}
+		return controller.Errorf(controller.ErrInvalid, "invalid JSON body: %v", err)
+	}
+	if dec.More() {
+		return controller.Errorf(controller.ErrInvalid, "invalid JSON body: more than one value")
+	}
+	return nil
+}
+
+func (s *server) health(w http.ResponseWriter, r *http.Request, _ store.Actor) error {
+	var h controller.Health
+	if s.opt.Health != nil {
+		h = s.opt.Health(r.Context())
+	} else {
+		h = controller.Health{Status: "ok", Components: map[string]controller.ComponentHealth{}}
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := s.opt.Store.Ping(ctx); err != nil {
+			h.Status = "degraded"
+			h.Components["database"] = controller.ComponentHealth{Error: err.Error()}
+		} else {
+			h.Components["database"] = controller.ComponentHealth{OK: true}
+		}
+	}
+	status := http.StatusOK
+	if h.Status != "ok" {
+		status = http.StatusServiceUnavailable
+	}
+	writeJSON(w, status, h)
+	return nil
+}
+
+func (s *server) info(w http.ResponseWriter, r *http.Request, _ store.Actor) error {
+	writeJSON(w, http.StatusOK, controller.Info{Version: s.opt.Version, BaseDomain: s.opt.BaseDomain})
+	return nil
+}
+
+func (s *server) me(w http.ResponseWriter, r *http.Request, who store.Actor) error {
+	u, err := s.opt.Store.User(r.Context(), who.Name)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, u)
+	return nil
+}
+
+// pathInt reads a positive integer path value.
+func pathInt(r *http.Request, name string) (int64, error) {
+	var n int64
+	v := r.PathValue(name)
+	if _, err := fmt.Sscan(v, &n); err != nil || n <= 0 || fmt.Sprint(n) != v {
+		return 0, controller.Errorf(controller.ErrInvalid, "invalid %s %q: want a positive number", name, v)
+	}
+	return n, nil
+}

@@ -1,0 +1,513 @@
+package api
+
+import (
+	"crypto/rsa"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"unicode"
+
+	"github.com/distribution/reference"
+	"github.com/opencontainers/go-digest"
+	"golang.org/x/crypto/ssh"
+
+	"paas/controller"
+	"paas/controller/internal/store"
+)
+
+// decorate fills in what the store does not know: where to push and where
+// the app answers.
+func (s *server) decorate(r *http.Request, a controller.App) controller.App {
+	host := s.opt.GitHost
+	if host == "" {
+		host = r.Host
+		if h, _, err := net.SplitHostPort(r.Host); err == nil {
+			host = h
+		}
+		if strings.Contains(host, ":") { // an IPv6 literal
+			host = "[" + host + "]"
+		}
+	}
+	a.GitURL = fmt.Sprintf("ssh://git@%s:%d/%s.git", host, s.opt.SSHPort, a.Name)
+	a.WebURL = s.opt.WebURL(a.Name)
+	return a
+}
+
+func (s *server) listApps(w http.ResponseWriter, r *http.Request, who store.Actor) error {
+	apps, err := s.opt.Store.Apps(r.Context(), who)
+	if err != nil {
+		return err
+	}
+	for i := range apps {
+		apps[i] = s.decorate(r, apps[i])
+	}
+	writeJSON(w, http.StatusOK, apps)
+	return nil
+}
+
+func (s *server) createApp(w http.ResponseWriter, r *http.Request, who store.Actor) error {
+	var in struct {
+		Name string `json:"name"`
+	}
+	if err := decode(w, r, &in); err != nil {
+		return err
+	}
+	a, err := s.opt.Store.CreateApp(r.Context(), who, in.Name)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, s.decorate(r, a))
+	return nil
+}
+
+func (s *server) getApp(w http.ResponseWriter, r *http.Request, _ store.Actor) error {
+	ctx, name := r.Context(), r.PathValue("app")
+	a, err := s.opt.Store.App(ctx, name)
+	if err != nil {
+		return err
+	}
+	info := controller.AppInfo{App: s.decorate(r, a)}
+	if info.Formation, err = s.opt.Store.Formation(ctx, name); err != nil {
+		return err
+	}
+	if info.Domains, err = s.opt.Store.Domains(ctx, name); err != nil {
+		return err
+	}
+	if info.Collaborators, err = s.opt.Store.Collaborators(ctx, name); err != nil {
+		return err
+	}
+	if a.Release > 0 {
+		rel, err := s.opt.Store.Release(ctx, name, a.Release)
+		if err != nil {
+			return err
+		}
+		rel.Config = nil
+		info.Current = &rel
+	}
+	writeJSON(w, http.StatusOK, info)
+	return nil
+}
+
+func (s *server) destroyApp(w http.ResponseWriter, r *http.Request, who store.Actor) error {
+	if err := s.opt.Store.DestroyApp(r.Context(), who, r.PathValue("app")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *server) getConfig(w http.ResponseWriter, r *http.Request, _ store.Actor) error {
+	cfg, err := s.opt.Store.Config(r.Context(), r.PathValue("app"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, cfg)
+	return nil
+}
+
+func (s *server) setConfig(w http.ResponseWriter, r *http.Request, who store.Actor) error {
+	var in map[string]*string
+	if err := decode(w, r, &in); err != nil {
+		return err
+	}
+	cc, err := s.opt.Store.SetConfig(r.Context(), who, r.PathValue("app"), in)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, cc)
+	return nil
+}
+
+func (s *server) getFormation(w http.ResponseWriter, r *http.Request, _ store.Actor) error {
+	f, err := s.opt.Store.Formation(r.Context(), r.PathValue("app"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, f)
+	return nil
+}
+
+func (s *server) scale(w http.ResponseWriter, r *http.Request, who store.Actor) error {
+	var in []controller.ProcessUpdate
+	if err := decode(w, r, &in); err != nil {
+		return err
+	}
+	f, err := s.opt.Store.Scale(r.Context(), who, r.PathValue("app"), in)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, f)
+	return nil
+}
+
+func (s *server) listReleases(w http.ResponseWriter, r *http.Request, _ store.Actor) error {
+	rs, err := s.opt.Store.Releases(r.Context(), r.PathValue("app"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, rs)
+	return nil
+}
+
+func (s *server) getRelease(w http.ResponseWriter, r *http.Request, _ store.Actor) error {
+	v, err := controller.ParseReleaseVersion(r.PathValue("version"))
+	if err != nil {
+		return err
+	}
+	rel, err := s.opt.Store.Release(r.Context(), r.PathValue("app"), v)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, rel)
+	return nil
+}
+
+// validateImage checks an image reference and a digest, if given.
+func validateImage(nr *controller.NewRelease) error {
+	named, err := reference.ParseNormalizedNamed(nr.Image)
+	if err != nil {
+		return controller.Errorf(controller.ErrInvalid, "invalid image reference %q: %v", clip(nr.Image), err)
+	}
+	nr.Image = reference.TagNameOnly(named).String()
+	if nr.Digest != "" {
+		if _, err := digest.Parse(nr.Digest); err != nil {
+			return controller.Errorf(controller.ErrInvalid, "invalid image digest %q: want sha256:<64 hex digits>", clip(nr.Digest))
+		}
+	}
+	if len(nr.Description) > 200 {
+		return controller.Errorf(controller.ErrInvalid, "release description is longer than 200 characters")
+	}
+	for t, cmd := range nr.ProcessTypes {
+		if strings.TrimSpace(cmd) == "" {
+			return controller.Errorf(controller.ErrInvalid, "process type %s has an empty command", t)
+		}
+		if strings.ContainsAny(cmd, "\x00\n\r") {
+			return controller.Errorf(controller.ErrInvalid, "the command of process type %s must be one line", t)
+		}
+	}
+	return nil
+}
+
+func (s *server) createRelease(w http.ResponseWriter, r *http.Request, who store.Actor) error {
+	var in controller.NewRelease
+	if err := decode(w, r, &in); err != nil {
+		return err
+	}
+	if err := validateImage(&in); err != nil {
+		return err
+	}
+	rel, err := s.opt.Store.CreateRelease(r.Context(), who, r.PathValue("app"), in, 0)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, rel)
+	return nil
+}
+
+func (s *server) rollback(w http.ResponseWriter, r *http.Request, who store.Actor) error {
+	var in controller.Rollback
+	if err := decode(w, r, &in); err != nil {
+		return err
+	}
+	if in.Version < 0 {
+		return controller.Errorf(controller.ErrInvalid, "invalid release version %d", in.Version)
+	}
+	rel, err := s.opt.Store.Rollback(r.Context(), who, r.PathValue("app"), in.Version)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, rel)
+	return nil
+}
+
+func (s *server) listBuilds(w http.ResponseWriter, r *http.Request, _ store.Actor) error {
+	bs, err := s.opt.Store.Builds(r.Context(), r.PathValue("app"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, bs)
+	return nil
+}
+
+func (s *server) listDomains(w http.ResponseWriter, r *http.Request, _ store.Actor) error {
+	ds, err := s.opt.Store.Domains(r.Context(), r.PathValue("app"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, ds)
+	return nil
+}
+
+// checkDomain refuses names under the base domain: <app>.<base> is each
+// app's default domain and belongs to that app alone.
+func (s *server) checkDomain(appName, name string) error {
+	base := s.opt.BaseDomain
+	if name == base || name == "*."+base {
+		return controller.Errorf(controller.ErrInvalid, "%s is the base domain of all apps", name)
+	}
+	if label, ok := strings.CutSuffix(name, "."+base); ok && !strings.Contains(label, ".") {
+		if label == appName {
+			return controller.Errorf(controller.ErrConflict, "%s is already %s's default domain", name, appName)
+		}
+		return controller.Errorf(controller.ErrInvalid, "%s is reserved: names under %s are the apps' default domains", name, base)
+	}
+	return nil
+}
+
+func (s *server) addDomain(w http.ResponseWriter, r *http.Request, who store.Actor) error {
+	var in struct {
+		Name string `json:"name"`
+	}
+	if err := decode(w, r, &in); err != nil {
+		return err
+	}
+	name, err := controller.NormalizeDomain(in.Name)
+	if err != nil {
+		return err
+	}
+	appName := r.PathValue("app")
+	if err := s.checkDomain(appName, name); err != nil {
+		return err
+	}
+	d, err := s.opt.Store.AddDomain(r.Context(), who, appName, name)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, d)
+	return nil
+}
+
+func (s *server) removeDomain(w http.ResponseWriter, r *http.Request, who store.Actor) error {
+	name, err := controller.NormalizeDomain(r.PathValue("domain"))
+	if err != nil {
+		return err
+	}
+	if err := s.opt.Store.RemoveDomain(r.Context(), who, r.PathValue("app"), name); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *server) listCollaborators(w http.ResponseWriter, r *http.Request, _ store.Actor) error {
+	cs, err := s.opt.Store.Collaborators(r.Context(), r.PathValue("app"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, cs)
+	return nil
+}
+
+func (s *server) addCollaborator(w http.ResponseWriter, r *http.Request, who store.Actor) error {
+	var in struct {
+		User string `json:"user"`
+	}
+	if err := decode(w, r, &in); err != nil {
+		return err
+	}
+	if err := controller.ValidateUserName(in.User); err != nil {
+		return err
+	}
+	c, err := s.opt.Store.AddCollaborator(r.Context(), who, r.PathValue("app"), in.User)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, c)
+	return nil
+}
+
+func (s *server) removeCollaborator(w http.ResponseWriter, r *http.Request, who store.Actor) error {
+	if err := s.opt.Store.RemoveCollaborator(r.Context(), who, r.PathValue("app"), r.PathValue("user")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *server) listKeys(w http.ResponseWriter, r *http.Request, who store.Actor) error {
+	ks, err := s.opt.Store.Keys(r.Context(), who)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, ks)
+	return nil
+}
+
+// ParseKey reads one SSH public key in authorized_keys form and checks it
+// is of a type and strength fit for git pushes.
+func ParseKey(text string) (controller.Key, error) {
+	text = strings.TrimSpace(text)
+	if text == "" {
+		return controller.Key{}, controller.Errorf(controller.ErrInvalid, "the SSH public key is empty")
+	}
+	if strings.Contains(text, "PRIVATE KEY") {
+		return controller.Key{}, controller.Errorf(controller.ErrInvalid, "that is a private key: give the public key (the .pub file) and keep the private key to yourself")
+	}
+	pub, comment, options, rest, err := ssh.ParseAuthorizedKey([]byte(text))
+	if err != nil {
+		return controller.Key{}, controller.Errorf(controller.ErrInvalid, "not an SSH public key: give one line such as the contents of ~/.ssh/id_ed25519.pub")
+	}
+	if len(options) > 0 {
+		return controller.Key{}, controller.Errorf(controller.ErrInvalid, "the key has authorized_keys options (%s): give the bare key", clip(strings.Join(options, ",")))
+	}
+	if len(strings.TrimSpace(string(rest))) > 0 {
+		return controller.Key{}, controller.Errorf(controller.ErrInvalid, "give one SSH key at a time")
+	}
+	switch pub.Type() {
+	case ssh.KeyAlgoED25519, ssh.KeyAlgoECDSA256, ssh.KeyAlgoECDSA384, ssh.KeyAlgoECDSA521, ssh.KeyAlgoSKED25519, ssh.KeyAlgoSKECDSA256:
+	case ssh.KeyAlgoRSA:
+		if ck, ok := pub.(ssh.CryptoPublicKey); ok {
+			if rk, ok := ck.CryptoPublicKey().(*rsa.PublicKey); ok && rk.N.BitLen() < 2048 {
+				return controller.Key{}, controller.Errorf(controller.ErrInvalid, "RSA key of %d bits is too weak: use 2048 bits or more, or ed25519", rk.N.BitLen())
+			}
+		}
+	default:
+		return controller.Key{}, controller.Errorf(controller.ErrInvalid, "SSH keys of type %s are not accepted: use ed25519, ECDSA or RSA", pub.Type())
+	}
+	comment = strings.Map(func(r rune) rune {
+		if unicode.IsPrint(r) {
+			return r
+		}
+		return -1
+	}, comment)
+	if len(comment) > 200 {
+		comment = comment[:200]
+	}
+	return controller.Key{
+		Fingerprint: ssh.FingerprintSHA256(pub),
+		Type:        pub.Type(),
+		Comment:     comment,
+		PublicKey:   strings.TrimSpace(string(ssh.MarshalAuthorizedKey(pub))),
+	}, nil
+}
+
+func (s *server) addKey(w http.ResponseWriter, r *http.Request, who store.Actor) error {
+	var in struct {
+		PublicKey string `json:"public_key"`
+	}
+	if err := decode(w, r, &in); err != nil {
+		return err
+	}
+	k, err := ParseKey(in.PublicKey)
+	if err != nil {
+		return err
+	}
+	k, err = s.opt.Store.AddKey(r.Context(), who, k)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, k)
+	return nil
+}
+
+func (s *server) removeKey(w http.ResponseWriter, r *http.Request, who store.Actor) error {
+	id, err := pathInt(r, "id")
+	if err != nil {
+		return err
+	}
+	if err := s.opt.Store.RemoveKey(r.Context(), who, id); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *server) listTokens(w http.ResponseWriter, r *http.Request, who store.Actor) error {
+	ts, err := s.opt.Store.Tokens(r.Context(), who.UserID)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, ts)
+	return nil
+}
+
+func (s *server) createToken(w http.ResponseWriter, r *http.Request, who store.Actor) error {
+	var in struct {
+		Description string `json:"description"`
+	}
+	if err := decode(w, r, &in); err != nil {
+		return err
+	}
+	t, err := s.opt.Store.CreateToken(r.Context(), who, in.Description)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, t)
+	return nil
+}
+
+func (s *server) revokeToken(w http.ResponseWriter, r *http.Request, who store.Actor) error {
+	id, err := pathInt(r, "id")
+	if err != nil {
+		return err
+	}
+	if err := s.opt.Store.RevokeToken(r.Context(), who, id); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *server) listUsers(w http.ResponseWriter, r *http.Request, _ store.Actor) error {
+	us, err := s.opt.Store.Users(r.Context())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, us)
+	return nil
+}
+
+func (s *server) createUser(w http.ResponseWriter, r *http.Request, who store.Actor) error {
+	var in controller.NewUser
+	if err := decode(w, r, &in); err != nil {
+		return err
+	}
+	cu, err := s.opt.Store.CreateUser(r.Context(), who, in)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, cu)
+	return nil
+}
+
+func (s *server) deleteUser(w http.ResponseWriter, r *http.Request, who store.Actor) error {
+	if err := s.opt.Store.DeleteUser(r.Context(), who, r.PathValue("name")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *server) audit(w http.ResponseWriter, r *http.Request, _ store.Actor) error {
+	q := r.URL.Query()
+	aq := controller.AuditQuery{App: q.Get("app"), Actor: q.Get("actor")}
+	if v := q.Get("before"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 1 {
+			return controller.Errorf(controller.ErrInvalid, "invalid before %q: want an event ID", clip(v))
+		}
+		aq.Before = n
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			return controller.Errorf(controller.ErrInvalid, "invalid limit %q: want 1 to 1000", clip(v))
+		}
+		aq.Limit = n
+	}
+	evs, err := s.opt.Store.Audit(r.Context(), aq)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, evs)
+	return nil
+}
+
+func clip(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "..."
+	}
+	return s
+}

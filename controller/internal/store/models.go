@@ -1,0 +1,110 @@
+package store
+
+import "time"
+
+// The tables as the code uses them now. Migrations keep their own copies
+// of the shapes they create, so these may change with a new migration.
+
+type user struct {
+	ID        int64
+	Name      string
+	Admin     bool
+	CreatedAt time.Time
+}
+
+type token struct {
+	ID          int64
+	UserID      int64
+	Hash        string // hex SHA-256 of the secret
+	Prefix      string
+	Description string
+	CreatedAt   time.Time
+	LastUsedAt  *time.Time
+	RevokedAt   *time.Time
+}
+
+type sshKey struct {
+	ID          int64
+	UserID      int64
+	Fingerprint string
+	Type        string
+	Comment     string
+	PublicKey   string
+	CreatedAt   time.Time
+}
+
+func (sshKey) TableName() string { return "ssh_keys" }
+
+type app struct {
+	ID        int64
+	Name      string
+	OwnerID   int64
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+type collaborator struct {
+	AppID     int64 `gorm:"primaryKey;autoIncrement:false"`
+	UserID    int64 `gorm:"primaryKey;autoIncrement:false"`
+	CreatedAt time.Time
+}
+
+type configVar struct {
+	AppID int64  `gorm:"primaryKey;autoIncrement:false"`
+	Key   string `gorm:"primaryKey"`
+	Value string // sealed
+}
+
+type build struct {
+	ID         int64
+	AppID      int64
+	Rev        string
+	Status     string
+	Image      string
+	Digest     string
+	CreatedBy  string
+	CreatedAt  time.Time
+	FinishedAt *time.Time
+}
+
+type release struct {
+	ID           int64
+	AppID        int64
+	Version      int
+	Image        string
+	Digest       string
+	BuildID      *int64
+	ProcessTypes string // JSON object: type → command
+	Config       string // sealed JSON object
+	ConfigKeys   string // JSON array, sorted
+	Status       string
+	Reason       string
+	Description  string
+	CreatedBy    string
+	CreatedAt    time.Time
+}
+
+type process struct {
+	AppID    int64  `gorm:"primaryKey;autoIncrement:false"`
+	Type     string `gorm:"primaryKey"`
+	Quantity int
+	Memory   int64
+	CPU      int
+}
+
+type domain struct {
+	ID        int64
+	Name      string
+	AppID     int64
+	CreatedAt time.Time
+}
+
+type auditEvent struct {
+	ID         int64
+	Time       time.Time
+	Actor      string
+	Action     string
+	App        string
+	Detail     string
+	RemoteAddr string
+}

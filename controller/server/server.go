@@ -1,0 +1,140 @@
+// Package server puts the controller together: it opens the store (with
+// its config-encryption key), bootstraps the first admin, and serves the
+// REST API. It is what "paas server" runs for the controller component.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+
+	"paas/controller"
+	"paas/controller/internal/api"
+	"paas/controller/internal/seal"
+	"paas/controller/internal/store"
+)
+
+// Options configure a Controller. Zero values are documented per field.
+type Options struct {
+	// DataDir holds the SQLite database, the config-encryption key and the
+	// bootstrap token file. Required.
+	DataDir string
+	// Database is a postgres:// DSN or a SQLite file path. If empty,
+	// <DataDir>/paas.db.
+	Database string
+
+	Logger *slog.Logger // if nil, logs are discarded
+
+	BaseDomain string                  // if empty, "localhost"
+	WebURL     func(app string) string // if nil, http://<app>.<BaseDomain>
+	GitHost    string                  // if empty, the host of each API request
+	SSHPort    int                     // if 0, 2222
+	Version    string
+
+	// Health reports the server's components for /healthz. If nil, only
+	// the database is reported.
+	Health func(ctx context.Context) controller.Health
+}
+
+// Names of files in the data directory.
+const (
+	KeyFile            = "secrets.key" // AES key for config values, mode 0600
+	BootstrapTokenFile = "admin-token" // the first admin's token, mode 0600, removed on first use
+	SQLiteFile         = "paas.db"
+)
+
+// Controller is the controller component.
+type Controller struct {
+	opt     Options
+	store   *store.Store
+	handler http.Handler
+}
+
+// Open opens the controller's state and prepares its API.
+func Open(ctx context.Context, opt Options) (*Controller, error) {
+	if opt.DataDir == "" {
+		return nil, errors.New("controller: no data directory")
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(opt.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	key, err := seal.LoadOrCreateKey(filepath.Join(opt.DataDir, KeyFile))
+	if err != nil {
+		return nil, err
+	}
+	sealer, err := seal.New(key)
+	if err != nil {
+		return nil, err
+	}
+	dsn := opt.Database
+	if dsn == "" {
+		dsn = filepath.Join(opt.DataDir, SQLiteFile)
+	}
+	st, err := store.Open(ctx, dsn, sealer)
+	if err != nil {
+		return nil, err
+	}
+	c := &Controller{opt: opt, store: st}
+	c.handler = api.New(api.Options{
+		Store:              st,
+		Logger:             opt.Logger,
+		BaseDomain:         opt.BaseDomain,
+		WebURL:             opt.WebURL,
+		GitHost:            opt.GitHost,
+		SSHPort:            opt.SSHPort,
+		Version:            opt.Version,
+		Health:             opt.Health,
+		BootstrapTokenFile: filepath.Join(opt.DataDir, BootstrapTokenFile),
+	})
+	return c, nil
+}
+
+// Dialect names the database in use: "sqlite" or "postgres".
+func (c *Controller) Dialect() string { return c.store.Dialect() }
+
+// Bootstrap creates the first admin if there are no users yet, writing its
+// token to the bootstrap token file (mode 0600) before the admin exists.
+// It returns the token and true when it created the admin.
+func (c *Controller) Bootstrap(ctx context.Context) (string, bool, error) {
+	path := filepath.Join(c.opt.DataDir, BootstrapTokenFile)
+	var token string
+	created, err := c.store.Bootstrap(ctx, func(secret string) error {
+		token = secret
+		return writeSecretFile(path, secret+"\n")
+	})
+	if err != nil {
+		return "", false, fmt.Errorf("bootstrap admin: %w", err)
+	}
+	return token, created, nil
+}
+
+// writeSecretFile replaces path with data, readable by its owner only.
+func writeSecretFile(path, data string) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	_, werr := f.WriteString(data)
+	if err := errors.Join(werr, f.Sync(), f.Close()); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// Ping checks the database.
+func (c *Controller) Ping(ctx context.Context) error { return c.store.Ping(ctx) }
+
+// Handler serves the REST API (/v1/...) and /healthz.
+func (c *Controller) Handler() http.Handler { return c.handler }
+
+// Close closes the state store.
+func (c *Controller) Close() error { return c.store.Close() }

@@ -1,0 +1,210 @@
+package controller
+
+import "time"
+
+// User is a person or a robot that holds API tokens and SSH keys.
+type User struct {
+	Name      string    `json:"name"`
+	Admin     bool      `json:"admin"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// NewUser is what an admin sends to create a user.
+type NewUser struct {
+	Name  string `json:"name"`
+	Admin bool   `json:"admin"`
+}
+
+// CreatedUser is the answer to creating a user: the user and a first API
+// token for them, shown only this once.
+type CreatedUser struct {
+	User  User     `json:"user"`
+	Token NewToken `json:"token"`
+}
+
+// Token describes an API token. The secret itself is stored only as a hash
+// and is shown once, in NewToken, when the token is made.
+type Token struct {
+	ID          int64      `json:"id"`
+	Description string     `json:"description"`
+	Prefix      string     `json:"prefix"` // the secret's first characters, to tell tokens apart
+	CreatedAt   time.Time  `json:"created_at"`
+	LastUsedAt  *time.Time `json:"last_used_at,omitempty"`
+}
+
+// NewToken is a token together with its secret, returned once at creation.
+type NewToken struct {
+	Token
+	Secret string `json:"secret"`
+}
+
+// Key is an SSH public key that lets its user push with git.
+type Key struct {
+	ID          int64     `json:"id"`
+	Fingerprint string    `json:"fingerprint"` // SHA256:..., unique across all users
+	Type        string    `json:"type"`        // ssh-ed25519, ssh-rsa, ecdsa-sha2-nistp256...
+	Comment     string    `json:"comment"`
+	PublicKey   string    `json:"public_key"` // authorized_keys form, without the comment
+	User        string    `json:"user"`
+	CreatedAt   time.Time `json:"created_at"`
+}
+
+// App is a deployable application.
+type App struct {
+	Name      string    `json:"name"`
+	Owner     string    `json:"owner"`
+	Release   int       `json:"release"` // current release version; 0 before the first release
+	GitURL    string    `json:"git_url"` // where to git push, e.g. ssh://git@host:2222/shop.git
+	WebURL    string    `json:"web_url"` // the default domain, e.g. http://shop.localhost:8000
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// AppInfo is an app with what apps:info shows beside it.
+type AppInfo struct {
+	App
+	Formation     []Process      `json:"formation"`
+	Domains       []Domain       `json:"domains"`
+	Collaborators []Collaborator `json:"collaborators"`
+	Current       *Release       `json:"current_release,omitempty"`
+}
+
+// Release statuses. A release is recorded as pending; the scheduler moves
+// it to deploying and then to succeeded, or to failed with a reason, and
+// the running release stays what it was.
+const (
+	ReleasePending   = "pending"
+	ReleaseDeploying = "deploying"
+	ReleaseSucceeded = "succeeded"
+	ReleaseFailed    = "failed"
+)
+
+// Release is one immutable version of an app: an image and a snapshot of
+// its config. Versions count up from 1 per app and are never reused.
+type Release struct {
+	Version      int               `json:"version"`
+	Image        string            `json:"image"`  // image reference, e.g. paas/shop:build-3
+	Digest       string            `json:"digest"` // sha256:... of the manifest, when known
+	Build        int64             `json:"build,omitempty"`
+	ProcessTypes map[string]string `json:"process_types"`    // process type → command
+	Config       map[string]string `json:"config,omitempty"` // only in single-release answers
+	ConfigKeys   []string          `json:"config_keys"`      // names of the config vars, sorted
+	Status       string            `json:"status"`
+	Reason       string            `json:"reason,omitempty"` // why a release failed
+	Description  string            `json:"description"`      // "Deploy 1a2b3c4", "Set FOO, BAR", "Rollback to v2"
+	CreatedBy    string            `json:"created_by"`
+	CreatedAt    time.Time         `json:"created_at"`
+}
+
+// NewRelease asks for a release of an existing image (as Deis's "pull"
+// and Heroku's release-from-slug do). Config comes from the app.
+type NewRelease struct {
+	Image        string            `json:"image"`
+	Digest       string            `json:"digest,omitempty"`
+	ProcessTypes map[string]string `json:"process_types,omitempty"`
+	Description  string            `json:"description,omitempty"`
+}
+
+// Rollback names the release to roll back to; 0 means the one before the
+// current release.
+type Rollback struct {
+	Version int `json:"version,omitempty"`
+}
+
+// ConfigChange is the answer to a config update: the app's config after it
+// and the release it made, if the app had a release to base one on.
+type ConfigChange struct {
+	Config  map[string]string `json:"config"`
+	Release *Release          `json:"release,omitempty"`
+}
+
+// Process is the formation of one process type.
+type Process struct {
+	Type     string `json:"type"`
+	Quantity int    `json:"quantity"`
+	Memory   int64  `json:"memory"` // limit in bytes; 0 means the server's default
+	CPU      int    `json:"cpu"`    // limit in millicores; 0 means the server's default
+	Command  string `json:"command,omitempty"`
+}
+
+// ProcessUpdate changes one process type's formation; nil fields are kept.
+type ProcessUpdate struct {
+	Type     string `json:"type"`
+	Quantity *int   `json:"quantity,omitempty"`
+	Memory   *int64 `json:"memory,omitempty"`
+	CPU      *int   `json:"cpu,omitempty"`
+}
+
+// Build statuses.
+const (
+	BuildPending   = "pending"
+	BuildRunning   = "running"
+	BuildSucceeded = "succeeded"
+	BuildFailed    = "failed"
+)
+
+// Build is one run of the builder over a pushed revision.
+type Build struct {
+	ID         int64      `json:"id"`
+	App        string     `json:"app"`
+	Rev        string     `json:"rev"` // the pushed commit
+	Status     string     `json:"status"`
+	Image      string     `json:"image,omitempty"`
+	Digest     string     `json:"digest,omitempty"`
+	CreatedBy  string     `json:"created_by"`
+	CreatedAt  time.Time  `json:"created_at"`
+	FinishedAt *time.Time `json:"finished_at,omitempty"`
+}
+
+// Domain routes a host name to an app. Names are unique across all apps.
+type Domain struct {
+	Name      string    `json:"name"` // e.g. shop.example.com or *.example.com
+	App       string    `json:"app"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// Collaborator is a user who may deploy and configure an app they do not own.
+type Collaborator struct {
+	User      string    `json:"user"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// AuditEvent is one entry of the append-only record of state changes.
+// Details never hold secret values, only what changed (keys, names).
+type AuditEvent struct {
+	ID         int64     `json:"id"`
+	Time       time.Time `json:"time"`
+	Actor      string    `json:"actor"`  // user name
+	Action     string    `json:"action"` // e.g. app.create, config.set
+	App        string    `json:"app,omitempty"`
+	Detail     string    `json:"detail,omitempty"`
+	RemoteAddr string    `json:"remote_addr,omitempty"`
+}
+
+// AuditQuery filters the audit log; zero fields do not filter.
+type AuditQuery struct {
+	App    string
+	Actor  string
+	Before int64 // only events with a smaller ID, for paging back
+	Limit  int   // at most this many, newest first; 0 means 100
+}
+
+// Info describes a controller; it is public.
+type Info struct {
+	Version    string `json:"version"`
+	BaseDomain string `json:"base_domain"`
+}
+
+// Health is the answer of /healthz: overall status and each component's.
+type Health struct {
+	Status     string                     `json:"status"` // ok or degraded
+	Components map[string]ComponentHealth `json:"components"`
+}
+
+// ComponentHealth is the state of one dependency of the server.
+type ComponentHealth struct {
+	OK      bool   `json:"ok"`
+	Address string `json:"address,omitempty"`
+	Version string `json:"version,omitempty"`
+	Error   string `json:"error,omitempty"`
+}

@@ -1,0 +1,291 @@
+#!/usr/bin/env bash
+# tests/run.sh — the test command of paas:  sudo tests/run.sh [go test arguments]
+#
+# On a Debian machine, as root: installs the packages the tests use (if missing) and staticcheck
+# (into a cache outside the clone), starts a private containerd and a private PostgreSQL in a
+# temporary directory, runs `go vet ./...`, `staticcheck ./...` and `go test`, then stops both
+# daemons and removes everything it created. Arguments are handed to `go test` in place of
+# `./...`, e.g.  tests/run.sh -run TestDeploy ./controller/...
+#
+# Tests find the daemons through PAAS_TEST_CONTAINERD (socket path) and PAAS_TEST_POSTGRES (DSN);
+# see internal/testenv. With CI=true a test whose daemon is missing fails instead of skipping.
+set -euo pipefail
+
+STATICCHECK_VERSION=v0.8.2 # staticcheck 2026.2.2: the first release line that supports Go 1.26
+GO_MIN_MINOR=26            # Go 1.26 or newer
+CACHE_DIR=/var/cache/paas-test
+APT_PACKAGES=(containerd runc containernetworking-plugins git openssh-client openssh-server
+	postgresql iproute2 iptables debootstrap ca-certificates)
+
+if [[ -t 2 ]]; then bold=$'\033[1m' plain=$'\033[0m'; else bold='' plain=''; fi
+say() { printf '\n%s==> %s%s\n' "$bold" "$*" "$plain" >&2; }
+note() { printf '    %s\n' "$*" >&2; }
+die() {
+	printf 'tests/run.sh: %s\n' "$*" >&2
+	exit 1
+}
+now() { echo "${EPOCHREALTIME/[,]/.}"; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2fs", b - a }'; }
+
+# --- preconditions ---------------------------------------------------------------------------
+
+[[ $(id -u) -eq 0 ]] || die "must run as root (try: sudo tests/run.sh): the tests start a private containerd and PostgreSQL"
+export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
+export HOME="${HOME:-/root}" # go needs it for its caches
+cd "$(dirname "${BASH_SOURCE[0]}")/.." # the repository root
+
+if ! command -v go >/dev/null && [[ -x /usr/local/go/bin/go ]]; then
+	export PATH="/usr/local/go/bin:$PATH"
+fi
+command -v go >/dev/null || die "Go 1.$GO_MIN_MINOR or newer is needed and 'go' is not on PATH (nor in /usr/local/go/bin); install it from the Go downloads page"
+# The installed toolchain itself, not one go.mod might make it download.
+go_version=$(cd / && GOTOOLCHAIN=local go env GOVERSION)
+if [[ ! $go_version =~ ^go1\.([0-9]+) ]] || ((BASH_REMATCH[1] < GO_MIN_MINOR)); then
+	die "Go 1.$GO_MIN_MINOR or newer is needed; $(command -v go) is $go_version"
+fi
+
+# --- packages --------------------------------------------------------------------------------
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+	[[ $(dpkg-query -W -f='${Status}' "$p" 2>/dev/null) == "install ok installed" ]] || missing+=("$p")
+done
+if ((${#missing[@]})); then
+	say "installing ${missing[*]}"
+	command -v apt-get >/dev/null || die "apt-get not found: this script expects Debian; install ${missing[*]} by hand"
+	export DEBIAN_FRONTEND=noninteractive
+	apt_opts=(-q -y -o DPkg::Lock::Timeout=300)
+	apt-get "${apt_opts[@]}" update
+	apt-get "${apt_opts[@]}" install --no-install-recommends "${missing[@]}"
+fi
+
+# staticcheck, built once per (staticcheck version, Go version) and kept outside the clone.
+STATICCHECK="$CACHE_DIR/bin/staticcheck-$STATICCHECK_VERSION-$go_version"
+if [[ ! -x $STATICCHECK ]]; then
+	say "installing staticcheck $STATICCHECK_VERSION"
+	mkdir -p "$CACHE_DIR/bin"
+	gobin=$(mktemp -d "$CACHE_DIR/bin/.install.XXXXXX")
+	(cd / && GOBIN="$gobin" go install "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION") ||
+		{ rm -rf "$gobin"; die "go install staticcheck@$STATICCHECK_VERSION failed"; }
+	mv -f "$gobin/staticcheck" "$STATICCHECK"
+	rm -rf "$gobin"
+fi
+
+# --- private daemons -------------------------------------------------------------------------
+
+# Everything of one run lives under one directory named /var/tmp/paas-test.XXXXXX. teardown undoes
+# a run given that directory; at start-up it also reaps directories of runs that were killed
+# before they could clean up.
+
+# pids_of_shims DIR: shims started by the private containerd of DIR (they carry its socket path).
+pids_of_shims() {
+	local sock="$1/ctd/containerd.sock" d comm
+	for d in /proc/[0-9]*; do
+		read -r comm 2>/dev/null <"$d/comm" || continue
+		[[ $comm == containerd-shim* ]] || continue
+		# cmdline is NUL-separated: one argument a line, matched whole.
+		tr '\0' '\n' 2>/dev/null <"$d/cmdline" | grep -qxF -- "$sock" && echo "${d#/proc/}"
+	done
+	return 0
+}
+
+# alive_in PID DIR: PID is running and its command line mentions DIR (guards against PID reuse).
+alive_in() {
+	[[ -n $1 && -r /proc/$1/cmdline ]] && tr '\0' ' ' 2>/dev/null <"/proc/$1/cmdline" | grep -qF -- "$2"
+}
+
+teardown() {
+	local dir=$1 sock="$1/ctd/containerd.sock" pid ns id i pg_bin
+	[[ -d $dir ]] || return 0
+
+	# PostgreSQL.
+	if [[ -f $dir/pg/data/postmaster.pid ]]; then
+		pg_bin=$(cat "$dir/pg/bin" 2>/dev/null || true)
+		if [[ -x $pg_bin/pg_ctl ]]; then
+			(cd / && runuser -u postgres -- "$pg_bin/pg_ctl" -D "$dir/pg/data" -m fast -w -t 20 stop >/dev/null 2>&1) || true
+		fi
+		pid=$(head -n1 "$dir/pg/data/postmaster.pid" 2>/dev/null || true)
+		if alive_in "$pid" "$dir"; then kill -KILL "$pid" 2>/dev/null || true; fi
+	fi
+
+	# containerd: first the tasks tests left behind, so their shims exit and unmount their
+	# rootfs, then the daemon, then any shim still running.
+	pid=$(cat "$dir/ctd/pid" 2>/dev/null || true)
+	if alive_in "$pid" "$dir" && [[ -S $sock ]]; then
+		for ns in $(timeout 5 ctr --address "$sock" namespaces ls -q 2>/dev/null || true); do
+			for id in $(timeout 5 ctr --address "$sock" -n "$ns" tasks ls -q 2>/dev/null || true); do
+				note "removing task $ns/$id left behind by the tests"
+				timeout 10 ctr --address "$sock" -n "$ns" tasks delete -f "$id" >/dev/null 2>&1 || true
+			done
+		done
+	fi
+	if alive_in "$pid" "$dir"; then
+		kill -TERM "$pid" 2>/dev/null || true
+		for ((i = 0; i < 50; i++)); do
+			alive_in "$pid" "$dir" || break
+			sleep 0.1
+		done
+		if alive_in "$pid" "$dir"; then kill -KILL "$pid" 2>/dev/null || true; fi
+	fi
+	# Containers still alive had their daemon die under them: have runc kill and delete those
+	# whose state names a bundle of this daemon (runc's root is shared with any system containerd).
+	local bundle
+	for bundle in "$dir"/ctd/state/io.containerd.runtime.v2.task/*/*; do
+		[[ -d $bundle ]] || continue
+		id=${bundle##*/}
+		ns=${bundle%/*}
+		ns=${ns##*/}
+		if grep -qF "bundle=$bundle\"" "/run/containerd/runc/$ns/$id/state.json" 2>/dev/null; then
+			note "killing container $ns/$id"
+			timeout 10 runc --root "/run/containerd/runc/$ns" delete --force "$id" >/dev/null 2>&1 || true
+		fi
+	done
+	for pid in $(pids_of_shims "$dir"); do
+		note "killing containerd-shim $pid"
+		kill -KILL "$pid" 2>/dev/null || true
+	done
+
+	# Mounts (container rootfs, snapshot mounts), deepest first. Never delete through a mount.
+	local left=0 m
+	while read -r m; do
+		umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
+	done < <(awk -v d="$dir/" 'index($5, d) == 1 { print $5 }' /proc/self/mountinfo | sort -r)
+	if awk -v d="$dir/" 'index($5, d) == 1 { found = 1 } END { exit !found }' /proc/self/mountinfo; then
+		left=1
+	fi
+	if ((left)); then
+		note "WARNING: mounts remain under $dir; not removing it"
+		return 0
+	fi
+	rm -rf --one-file-system "$dir"
+}
+
+for stale in /var/tmp/paas-test.*; do
+	[[ -d $stale ]] || continue
+	owner=$(cat "$stale/owner" 2>/dev/null || true)
+	if [[ -n $owner ]] && alive_in "$owner" run.sh; then continue; fi # another run in progress
+	say "cleaning up after an earlier run: $stale"
+	teardown "$stale"
+done
+
+RUN_DIR=$(mktemp -d /var/tmp/paas-test.XXXXXX)
+chmod 0711 "$RUN_DIR" # postgres must reach its directory inside
+echo $$ >"$RUN_DIR/owner"
+status=0
+# shellcheck disable=SC2317 # called by the EXIT trap
+cleanup() {
+	local rc=$? t0
+	trap - EXIT INT TERM
+	((status)) || status=$rc
+	say "stopping the private containerd and PostgreSQL"
+	t0=$(now)
+	teardown "$RUN_DIR"
+	note "stopped and removed in $(since "$t0")"
+	exit "$status"
+}
+trap cleanup EXIT
+trap 'status=130; exit 130' INT
+trap 'status=143; exit 143' TERM
+
+t_setup=$(now)
+
+# containerd: own root, state, sockets and opt dir, so nothing collides with a system containerd.
+say "starting a private containerd in $RUN_DIR/ctd"
+CTD_SOCK="$RUN_DIR/ctd/containerd.sock"
+mkdir -p "$RUN_DIR/ctd"
+cat >"$RUN_DIR/ctd/config.toml" <<EOF
+version = 2
+root = "$RUN_DIR/ctd/root"
+state = "$RUN_DIR/ctd/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+
+[grpc]
+  address = "$CTD_SOCK"
+
+[ttrpc]
+  address = "$CTD_SOCK.ttrpc"
+
+[plugins."io.containerd.internal.v1.opt"]
+  path = "$RUN_DIR/ctd/opt"
+EOF
+# In a session of its own: a Ctrl-C reaches the tests, and teardown stops containerd in order.
+setsid containerd --config "$RUN_DIR/ctd/config.toml" >"$RUN_DIR/ctd/containerd.log" 2>&1 </dev/null &
+echo $! >"$RUN_DIR/ctd/pid"
+for ((i = 0; ; i++)); do
+	ctr --address "$CTD_SOCK" version >/dev/null 2>&1 && break
+	if ((i >= 300)) || ! alive_in "$(cat "$RUN_DIR/ctd/pid")" "$RUN_DIR"; then
+		tail -n 30 "$RUN_DIR/ctd/containerd.log" >&2 || true
+		die "the private containerd did not come up (log above)"
+	fi
+	sleep 0.1
+done
+note "containerd $(ctr --address "$CTD_SOCK" version 2>/dev/null | awk '/Version:/ { v = $2 } END { print v }') up in $(since "$t_setup") on $CTD_SOCK"
+
+# PostgreSQL: a throw-away cluster, trust auth, 127.0.0.1 only, durability off for speed.
+t0=$(now)
+say "starting a private PostgreSQL in $RUN_DIR/pg"
+id postgres >/dev/null 2>&1 || die "there is no 'postgres' user; is the postgresql package installed correctly?"
+PG_BIN=$(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V | tail -n1)
+[[ -x $PG_BIN/initdb ]] || die "initdb not found under /usr/lib/postgresql/*/bin"
+mkdir -p "$RUN_DIR/pg"
+echo "$PG_BIN" >"$RUN_DIR/pg/bin"
+chown postgres: "$RUN_DIR/pg"
+chmod 0700 "$RUN_DIR/pg"
+as_postgres() { (cd / && runuser -u postgres -- "$@"); }
+as_postgres "$PG_BIN/initdb" -D "$RUN_DIR/pg/data" -U postgres --auth=trust -E UTF8 --locale=C \
+	--no-sync >"$RUN_DIR/pg/initdb.log" 2>&1 ||
+	{ tail -n 30 "$RUN_DIR/pg/initdb.log" >&2; die "initdb failed (log above)"; }
+cat >>"$RUN_DIR/pg/data/postgresql.conf" <<EOF
+
+# tests/run.sh
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '$RUN_DIR/pg'
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+max_connections = 200
+EOF
+pg_started=0
+for ((port = 55432; port < 55532; port++)); do
+	[[ -z $(ss -Hltn "sport = :$port" 2>/dev/null) ]] || continue
+	if as_postgres "$PG_BIN/pg_ctl" -D "$RUN_DIR/pg/data" -l "$RUN_DIR/pg/postgres.log" -w -t 30 \
+		-o "-p $port" start >/dev/null 2>&1; then
+		pg_started=1
+		break
+	fi
+	# Lost a race for the port with another process? Then try the next one.
+	grep -q "could not bind\|Address already in use" "$RUN_DIR/pg/postgres.log" 2>/dev/null || break
+done
+if ((!pg_started)); then
+	tail -n 30 "$RUN_DIR/pg/postgres.log" >&2 || true
+	die "the private PostgreSQL did not start (log above)"
+fi
+note "PostgreSQL $("$PG_BIN/postgres" -V | awk '{ print $3 }') up in $(since "$t0") on 127.0.0.1:$port"
+note "set-up took $(since "$t_setup")"
+
+export PAAS_TEST_CONTAINERD="$CTD_SOCK"
+export PAAS_TEST_POSTGRES="postgres://postgres@127.0.0.1:$port/postgres?sslmode=disable"
+
+# --- checks and tests ------------------------------------------------------------------------
+
+failed=()
+say "go vet ./..."
+go vet ./... || failed+=("go vet")
+
+say "staticcheck ./... ($STATICCHECK_VERSION)"
+"$STATICCHECK" ./... || failed+=(staticcheck)
+
+if (($#)); then test_args=("$@"); else test_args=(./...); fi
+say "go test -count=1 -timeout 30m ${test_args[*]}"
+test_status=0
+go test -count=1 -timeout 30m "${test_args[@]}" || test_status=$?
+((test_status == 0)) || failed+=("go test")
+
+if ((${#failed[@]})); then
+	say "FAILED: ${failed[*]}"
+	status=$test_status
+	((status)) || status=1
+else
+	say "all passed"
+fi
+exit "$status"
