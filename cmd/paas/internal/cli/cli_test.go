@@ -2,82 +2,98 @@ package cli
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
-	"io"
-	"net/http"
+	"fmt"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
 	"paas/controller"
+	"paas/controller/server"
 )
 
-// fakeController answers the few API calls these tests make, as the
-// controller would, and records what it was sent.
-type fakeController struct {
-	mu    sync.Mutex
-	calls []string // "METHOD PATH BODY"
+// testServer is a real controller, with a new SQLite database of its own,
+// serving its API over HTTP.
+type testServer struct {
+	URL   string
+	Token string             // the bootstrap admin's API token
+	Admin *controller.Client // a client with the admin's token
+
+	seen int64 // the last audit event changes reported
 }
 
-func (f *fakeController) handler() http.Handler {
-	mux := http.NewServeMux()
-	reply := func(w http.ResponseWriter, status int, v any) {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(status)
-		json.NewEncoder(w).Encode(v)
+// newTestServer starts a controller and bootstraps its admin. It is shut
+// down when the test ends.
+func newTestServer(t *testing.T) *testServer {
+	t.Helper()
+	ctx := t.Context()
+	ctl, err := server.Open(ctx, server.Options{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatalf("server.Open: %v", err)
 	}
-	mux.HandleFunc("GET /v1/me", func(w http.ResponseWriter, r *http.Request) {
-		reply(w, 200, controller.User{Name: "alice", Admin: true})
-	})
-	mux.HandleFunc("GET /v1/apps", func(w http.ResponseWriter, r *http.Request) {
-		reply(w, 200, []controller.App{{Name: "shop", Owner: "alice", Release: 3, WebURL: "http://shop.localhost"}})
-	})
-	mux.HandleFunc("POST /v1/apps", func(w http.ResponseWriter, r *http.Request) {
-		var body struct{ Name string }
-		json.NewDecoder(r.Body).Decode(&body)
-		name := firstOf(body.Name, "gentle-fox")
-		reply(w, 201, controller.App{Name: name, Owner: "alice", GitURL: "ssh://git@127.0.0.1:2222/" + name + ".git"})
-	})
-	mux.HandleFunc("DELETE /v1/apps/{app}", func(w http.ResponseWriter, r *http.Request) {
-		w.WriteHeader(204)
-	})
-	mux.HandleFunc("PATCH /v1/apps/{app}/config", func(w http.ResponseWriter, r *http.Request) {
-		if r.PathValue("app") == "fresh" {
-			reply(w, 200, controller.ConfigChange{})
-			return
+	t.Cleanup(func() {
+		if err := ctl.Close(); err != nil {
+			t.Errorf("closing the controller: %v", err)
 		}
-		reply(w, 200, controller.ConfigChange{Release: &controller.Release{Version: 4}})
 	})
-	mux.HandleFunc("PATCH /v1/apps/{app}/formation", func(w http.ResponseWriter, r *http.Request) {
-		reply(w, 200, []controller.Process{{Type: "web", Quantity: 2, Memory: 512 << 20}})
-	})
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		f.mu.Lock()
-		f.calls = append(f.calls, strings.TrimSpace(r.Method+" "+r.URL.Path+" "+string(body)))
-		f.mu.Unlock()
-		if r.Header.Get("Authorization") != "Bearer good" {
-			reply(w, 401, map[string]string{"error": "invalid token"})
-			return
-		}
-		mux.ServeHTTP(w, r)
-	})
+	token, created, err := ctl.Bootstrap(ctx)
+	if err != nil || !created {
+		t.Fatalf("Bootstrap() = _, %v, %v; want a new admin", created, err)
+	}
+	srv := httptest.NewServer(ctl.Handler())
+	t.Cleanup(srv.Close)
+	admin, err := controller.NewClient(srv.URL, token, srv.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &testServer{URL: srv.URL, Token: token, Admin: admin}
+	s.changes(t) // the bootstrap
+	return s
 }
 
-func (f *fakeController) takeCalls() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	c := f.calls
-	f.calls = nil
-	return c
+// newUser creates a user who is no admin and returns their first token.
+func (s *testServer) newUser(t *testing.T, name string) controller.NewToken {
+	t.Helper()
+	cu, err := s.Admin.CreateUser(t.Context(), controller.NewUser{Name: name})
+	if err != nil {
+		t.Fatalf("CreateUser(%s): %v", name, err)
+	}
+	return cu.Token
+}
+
+// changes returns the state changes the server recorded in its audit log
+// since the last call, oldest first, each as "ACTOR ACTION APP DETAIL".
+func (s *testServer) changes(t *testing.T) []string {
+	t.Helper()
+	evs, err := s.Admin.Audit(t.Context(), controller.AuditQuery{Limit: 1000})
+	if err != nil {
+		t.Fatalf("Audit: %v", err)
+	}
+	var out []string
+	for _, e := range slices.Backward(evs) {
+		if e.ID <= s.seen {
+			continue
+		}
+		s.seen = e.ID
+		out = append(out, strings.Join(strings.Fields(e.Actor+" "+e.Action+" "+e.App+" "+e.Detail), " "))
+	}
+	return out
+}
+
+// config reads an app's config vars back from the server.
+func (s *testServer) config(t *testing.T, app string) map[string]string {
+	t.Helper()
+	vars, err := s.Admin.Config(t.Context(), app)
+	if err != nil {
+		t.Fatalf("Config(%s): %v", app, err)
+	}
+	return vars
 }
 
 // result is what one run of Main gave.
@@ -86,9 +102,10 @@ type result struct {
 	Stdout, Stderr string
 }
 
-func runCLI(env map[string]string, stdin string, args ...string) result {
+func runCLI(t *testing.T, env map[string]string, stdin string, args ...string) result {
+	t.Helper()
 	var stdout, stderr bytes.Buffer
-	code := Main(context.Background(), Env{
+	code := Main(t.Context(), Env{
 		Stdin:  strings.NewReader(stdin),
 		Stdout: &stdout,
 		Stderr: &stderr,
@@ -98,26 +115,31 @@ func runCLI(env map[string]string, stdin string, args ...string) result {
 }
 
 func TestLoginLogout(t *testing.T) {
-	srv := httptest.NewServer((&fakeController{}).handler())
-	defer srv.Close()
+	srv := newTestServer(t)
+	alice := srv.newUser(t, "alice")
 	env := map[string]string{"HOME": t.TempDir()}
+	notLoggedIn := result{Code: 1, Stderr: "error: not logged in: run paas login URL\n"}
 	steps := []struct {
 		stdin string
 		args  []string
 		want  result
 	}{
-		{args: []string{"whoami"}, want: result{Code: 1, Stderr: "error: not logged in: run paas login URL\n"}},
-		{args: []string{"login", srv.URL + "/", "--token", "good"}, want: result{Stdout: "Logged in to " + srv.URL + " as alice\n"}},
-		{args: []string{"whoami"}, want: result{Stdout: "alice\n"}},
+		{args: []string{"whoami"}, want: notLoggedIn},
+		{args: []string{"login", srv.URL + "/", "--token", srv.Token}, want: result{Stdout: "Logged in to " + srv.URL + " as admin\n"}},
+		{args: []string{"whoami"}, want: result{Stdout: "admin\n"}},
 		{args: []string{"logout"}, want: result{Stdout: "Logged out of " + srv.URL + "\n"}},
-		{args: []string{"whoami"}, want: result{Code: 1, Stderr: "error: not logged in: run paas login URL\n"}},
+		{args: []string{"whoami"}, want: notLoggedIn},
+		{args: []string{"logout"}, want: result{Stdout: "Not logged in\n"}},
 		// The URL is remembered; the token is one line of a standard input that is no terminal.
-		{stdin: "good\n", args: []string{"login"}, want: result{Stdout: "Logged in to " + srv.URL + " as alice\n"}},
-		{args: []string{"login", "--token", "bad"}, want: result{Code: 1, Stderr: "error: " + srv.URL + " does not accept this token: invalid token\n"}},
+		{stdin: alice.Secret + "\n", args: []string{"login"}, want: result{Stdout: "Logged in to " + srv.URL + " as alice\n"}},
+		{args: []string{"login", "--token", "paas_bad"}, want: result{Code: 1, Stderr: "error: " + srv.URL + " does not accept this token: invalid API token\n"}},
 		{args: []string{"whoami"}, want: result{Stdout: "alice\n"}},
+		// A saved token the server no longer accepts gets the hint.
+		{args: []string{"tokens:revoke", fmt.Sprint(alice.ID)}, want: result{Stdout: fmt.Sprintf("Revoked token %d\n", alice.ID)}},
+		{args: []string{"whoami"}, want: result{Code: 1, Stderr: "error: this API token was revoked\nhint: run paas login\n"}},
 	}
 	for i, s := range steps {
-		if got := runCLI(env, s.stdin, s.args...); got != s.want {
+		if got := runCLI(t, env, s.stdin, s.args...); got != s.want {
 			t.Fatalf("step %d: paas %s = %+v, want %+v", i, strings.Join(s.args, " "), got, s.want)
 		}
 	}
@@ -130,46 +152,73 @@ func TestLoginLogout(t *testing.T) {
 	}
 }
 
+// seedApps gives srv two apps of the admin's: shop, with config vars
+// FOO=0 and BAR=x and a release v1 that runs one web process, and fresh,
+// with no config and no release yet.
+func seedApps(t *testing.T, srv *testServer) {
+	t.Helper()
+	ctx := t.Context()
+	for _, name := range []string{"fresh", "shop"} {
+		if _, err := srv.Admin.CreateApp(ctx, name); err != nil {
+			t.Fatalf("CreateApp(%s): %v", name, err)
+		}
+	}
+	foo, bar := "0", "x"
+	if _, err := srv.Admin.SetConfig(ctx, "shop", map[string]*string{"FOO": &foo, "BAR": &bar}); err != nil {
+		t.Fatalf("SetConfig(shop): %v", err)
+	}
+	nr := controller.NewRelease{Image: "registry.example.com/shop:1", ProcessTypes: map[string]string{"web": "bin/server"}}
+	if _, err := srv.Admin.CreateRelease(ctx, "shop", nr); err != nil {
+		t.Fatalf("CreateRelease(shop): %v", err)
+	}
+	srv.changes(t)
+}
+
 func TestCommands(t *testing.T) {
-	fake := &fakeController{}
-	srv := httptest.NewServer(fake.handler())
-	defer srv.Close()
-	env := map[string]string{"PAAS_URL": srv.URL, "PAAS_TOKEN": "good"}
 	tests := []struct {
-		name      string
-		env       map[string]string
-		args      []string
-		want      result
-		wantCalls []string
+		name string
+		as   string // whose token the CLI uses: admin (the default), bob (no admin, no apps) or bad
+		args []string
+		want result
+		// wantChanges is what the server's audit log records the command
+		// changed; none for a command that must change nothing.
+		wantChanges []string
+		// wantConfig, if not nil, is the config each app named has after
+		// the command, read back from the server.
+		wantConfig map[string]map[string]string
 	}{
 		{
-			name:      "config:set",
-			args:      []string{"config:set", "-a", "shop", "FOO=1", "URL=a=b"},
-			want:      result{Stdout: "Setting FOO and URL and restarting shop... done, v4\n"},
-			wantCalls: []string{`PATCH /v1/apps/shop/config {"FOO":"1","URL":"a=b"}`},
+			name:        "config:set",
+			args:        []string{"config:set", "-a", "shop", "FOO=1", "URL=a=b"},
+			want:        result{Stdout: "Setting FOO and URL and restarting shop... done, v2\n"},
+			wantChanges: []string{"admin config.set shop Set FOO, URL"},
+			wantConfig:  map[string]map[string]string{"shop": {"FOO": "1", "BAR": "x", "URL": "a=b"}},
 		},
 		{
-			name:      "config:set before the first release",
-			args:      []string{"config:set", "--app", "fresh", "FOO=1"},
-			want:      result{Stdout: "Setting FOO on fresh... done (takes effect with the first release)\n"},
-			wantCalls: []string{`PATCH /v1/apps/fresh/config {"FOO":"1"}`},
+			name:        "config:set before the first release",
+			args:        []string{"config:set", "--app", "fresh", "FOO=1"},
+			want:        result{Stdout: "Setting FOO on fresh... done (takes effect with the first release)\n"},
+			wantChanges: []string{"admin config.set fresh Set FOO"},
+			wantConfig:  map[string]map[string]string{"fresh": {"FOO": "1"}},
 		},
 		{
-			name: "config:set of a bad key sends nothing",
-			args: []string{"config:set", "-a", "shop", "FOO=1", "1X=2"},
-			want: result{Code: 1, Stderr: "error: invalid config key \"1X\": use letters, digits and '_', not starting with a digit\n"},
+			name:       "config:set of a bad key sends nothing",
+			args:       []string{"config:set", "-a", "shop", "NEW=1", "1X=2"},
+			want:       result{Code: 1, Stderr: "error: invalid config key \"1X\": use letters, digits and '_', not starting with a digit\n"},
+			wantConfig: map[string]map[string]string{"shop": {"FOO": "0", "BAR": "x"}},
 		},
 		{
-			name:      "config:unset",
-			args:      []string{"config:unset", "-a", "shop", "FOO", "BAR", "BAZ"},
-			want:      result{Stdout: "Unsetting FOO, BAR and BAZ and restarting shop... done, v4\n"},
-			wantCalls: []string{`PATCH /v1/apps/shop/config {"BAR":null,"BAZ":null,"FOO":null}`},
+			name:        "config:unset",
+			args:        []string{"config:unset", "-a", "shop", "FOO", "BAR", "BAZ"},
+			want:        result{Stdout: "Unsetting FOO, BAR and BAZ and restarting shop... done, v2\n"},
+			wantChanges: []string{"admin config.set shop Unset BAR, BAZ, FOO"},
+			wantConfig:  map[string]map[string]string{"shop": {}},
 		},
 		{
-			name:      "scale with limits",
-			args:      []string{"scale", "-a", "shop", "web=2", "--memory", "512M", "--cpu", "0.5"},
-			want:      result{Stdout: "Scaled shop\nTYPE  QUANTITY  MEMORY  CPU      COMMAND\nweb   2         512M    default\n"},
-			wantCalls: []string{`PATCH /v1/apps/shop/formation [{"type":"web","quantity":2,"memory":536870912,"cpu":500}]`},
+			name:        "scale with limits",
+			args:        []string{"scale", "-a", "shop", "web=2", "--memory", "512M", "--cpu", "0.5"},
+			want:        result{Stdout: "Scaled shop\nTYPE  QUANTITY  MEMORY  CPU  COMMAND\nweb   2         512M    0.5  bin/server\n"},
+			wantChanges: []string{"admin formation.scale shop web=2 memory=536870912 cpu=500m"},
 		},
 		{
 			name: "scale of a bare type without limits",
@@ -177,23 +226,39 @@ func TestCommands(t *testing.T) {
 			want: result{Code: 1, Stderr: "error: \"web\" is not TYPE=N, as in web=2\n"},
 		},
 		{
-			name:      "apps",
-			args:      []string{"apps"},
-			want:      result{Stdout: "NAME  OWNER  RELEASE  URL\nshop  alice  v3       http://shop.localhost\n"},
-			wantCalls: []string{"GET /v1/apps"},
+			name: "scale of a type the release does not have",
+			args: []string{"scale", "-a", "shop", "worker=1"},
+			want: result{Code: 1, Stderr: "error: release v1 has no process type worker (it has: web)\n"},
 		},
 		{
-			name:      "apps --json",
-			args:      []string{"apps:list", "--json"},
-			want:      result{Stdout: "[\n  {\n    \"name\": \"shop\",\n    \"owner\": \"alice\",\n    \"release\": 3,\n    \"git_url\": \"\",\n    \"web_url\": \"http://shop.localhost\",\n    \"created_at\": \"0001-01-01T00:00:00Z\",\n    \"updated_at\": \"0001-01-01T00:00:00Z\"\n  }\n]\n"},
-			wantCalls: []string{"GET /v1/apps"},
+			name: "apps",
+			args: []string{"apps"},
+			want: result{Stdout: "NAME   OWNER  RELEASE  URL\n" +
+				"fresh  admin           http://fresh.localhost\n" +
+				"shop   admin  v1       http://shop.localhost\n"},
 		},
 		{
-			name:      "unauthorized gets a hint",
-			env:       map[string]string{"PAAS_URL": srv.URL, "PAAS_TOKEN": "bad"},
-			args:      []string{"apps"},
-			want:      result{Code: 1, Stderr: "error: invalid token\nhint: run paas login\n"},
-			wantCalls: []string{"GET /v1/apps"},
+			name: "apps of a user with none",
+			as:   "bob",
+			args: []string{"apps"},
+			want: result{Stdout: "NAME  OWNER  RELEASE  URL\n"},
+		},
+		{
+			name: "another user's app is forbidden, with no hint",
+			as:   "bob",
+			args: []string{"config:set", "-a", "shop", "FOO=1"},
+			want: result{Code: 1, Stderr: "error: you do not have access to app shop\n"},
+		},
+		{
+			name: "unknown app",
+			args: []string{"config", "-a", "nope"},
+			want: result{Code: 1, Stderr: "error: no app named nope\n"},
+		},
+		{
+			name: "unauthorized gets a hint",
+			as:   "bad",
+			args: []string{"apps"},
+			want: result{Code: 1, Stderr: "error: invalid API token\nhint: run paas login\n"},
 		},
 		{
 			name: "apps:destroy needs the name",
@@ -218,31 +283,69 @@ func TestCommands(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := env
-			if tt.env != nil {
-				e = tt.env
-			}
-			got := runCLI(e, "", tt.args...)
+			t.Parallel()
+			srv := newTestServer(t)
+			tokens := map[string]string{"": srv.Token, "bob": srv.newUser(t, "bob").Secret, "bad": "paas_bad"}
+			seedApps(t, srv)
+			env := map[string]string{"PAAS_URL": srv.URL, "PAAS_TOKEN": tokens[tt.as]}
+			cmd := "paas " + strings.Join(tt.args, " ")
+			got := runCLI(t, env, "", tt.args...)
 			if diff := cmp.Diff(tt.want, got); diff != "" {
-				t.Errorf("paas %s (-want +got):\n%s", strings.Join(tt.args, " "), diff)
+				t.Errorf("%s (-want +got):\n%s", cmd, diff)
 			}
-			if diff := cmp.Diff(tt.wantCalls, fake.takeCalls()); diff != "" {
-				t.Errorf("paas %s: API calls (-want +got):\n%s", strings.Join(tt.args, " "), diff)
+			if diff := cmp.Diff(tt.wantChanges, srv.changes(t)); diff != "" {
+				t.Errorf("%s: changes on the server (-want +got):\n%s", cmd, diff)
+			}
+			for app, want := range tt.wantConfig {
+				if diff := cmp.Diff(want, srv.config(t, app)); diff != "" {
+					t.Errorf("%s: config of %s on the server (-want +got):\n%s", cmd, app, diff)
+				}
 			}
 		})
 	}
 }
 
+// TestJSON checks that --json prints what the server answered, as it
+// answered it.
+func TestJSON(t *testing.T) {
+	srv := newTestServer(t)
+	seedApps(t, srv)
+	tests := []struct {
+		args []string
+		api  func() (any, error) // the same answer, straight from the API
+	}{
+		{[]string{"apps:list", "--json"}, func() (any, error) { return srv.Admin.Apps(t.Context()) }},
+		{[]string{"whoami", "--json"}, func() (any, error) { return srv.Admin.Me(t.Context()) }},
+		{[]string{"config", "-a", "shop", "--json"}, func() (any, error) { return srv.Admin.Config(t.Context(), "shop") }},
+		{[]string{"ps", "-a", "shop", "--json"}, func() (any, error) { return srv.Admin.Formation(t.Context(), "shop") }},
+		{[]string{"releases", "-a", "shop", "--json"}, func() (any, error) { return srv.Admin.Releases(t.Context(), "shop") }},
+		{[]string{"apps:info", "fresh", "--json"}, func() (any, error) { return srv.Admin.App(t.Context(), "fresh") }},
+	}
+	env := map[string]string{"PAAS_URL": srv.URL, "PAAS_TOKEN": srv.Token}
+	for _, tt := range tests {
+		v, err := tt.api()
+		if err != nil {
+			t.Fatalf("the API's answer to paas %s: %v", strings.Join(tt.args, " "), err)
+		}
+		b, err := json.MarshalIndent(v, "", "  ")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, want := runCLI(t, env, "", tt.args...), result{Stdout: string(b) + "\n"}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("paas %s (-want +got):\n%s", strings.Join(tt.args, " "), diff)
+		}
+	}
+}
+
 // TestGitRemote runs apps:create and apps:destroy in a git work tree, and
-// an app command that takes its app from the remote.
+// app commands that take their app from the remote.
 func TestGitRemote(t *testing.T) {
 	if _, err := exec.LookPath("git"); err != nil {
 		t.Skip("git is not installed")
 	}
-	fake := &fakeController{}
-	srv := httptest.NewServer(fake.handler())
-	defer srv.Close()
-	env := map[string]string{"PAAS_URL": srv.URL, "PAAS_TOKEN": "good"}
+	srv := newTestServer(t)
+	env := map[string]string{"PAAS_URL": srv.URL, "PAAS_TOKEN": srv.Token}
 	dir := t.TempDir()
 	t.Chdir(dir)
 	if out, err := exec.Command("git", "init", "-q", dir).CombinedOutput(); err != nil {
@@ -252,41 +355,61 @@ func TestGitRemote(t *testing.T) {
 		out, _ := exec.Command("git", "remote", "get-url", name).Output()
 		return strings.TrimSpace(string(out))
 	}
+	// The server names the host the API was asked at, and its default SSH port.
+	gitURL := func(app string) string { return "ssh://git@127.0.0.1:2222/" + app + ".git" }
 
 	steps := []struct {
 		args []string
 		want result
 	}{
 		{args: []string{"config:set", "FOO=1"}, want: result{Code: 1, Stderr: "error: no app given: use --app NAME, or run this in a git work tree with a paas remote\n"}},
-		{args: []string{"apps:create", "shop"}, want: result{Stdout: "Created shop\nGit remote paas added: push with git push paas main\n"}},
-		{args: []string{"config:set", "FOO=1"}, want: result{Stdout: "Setting FOO and restarting shop... done, v4\n"}},
-		{args: []string{"apps:create", "cart"}, want: result{Stdout: "Created cart\n" +
-			"Git remote paas already exists (ssh://git@127.0.0.1:2222/shop.git); left as it is.\n" +
-			"Add another with paas apps:create --remote NAME, or git remote add NAME ssh://git@127.0.0.1:2222/cart.git\n"}},
-		{args: []string{"apps:create", "cart2", "--remote", "cart"}, want: result{Stdout: "Created cart2\nGit remote cart added: push with git push cart main\n"}},
+		{args: []string{"apps:create", "shop"}, want: result{Stdout: "Created shop\nhttp://shop.localhost | " + gitURL("shop") + "\n" +
+			"Git remote paas added: push with git push paas main\n"}},
+		{args: []string{"config:set", "FOO=1"}, want: result{Stdout: "Setting FOO on shop... done (takes effect with the first release)\n"}},
+		{args: []string{"releases:create", "--image", "registry.example.com/shop:1"}, want: result{Stdout: "Releasing registry.example.com/shop:1 to shop... done, v1\n"}},
+		{args: []string{"config:set", "BAR=2"}, want: result{Stdout: "Setting BAR and restarting shop... done, v2\n"}},
+		{args: []string{"apps:create", "cart"}, want: result{Stdout: "Created cart\nhttp://cart.localhost | " + gitURL("cart") + "\n" +
+			"Git remote paas already exists (" + gitURL("shop") + "); left as it is.\n" +
+			"Add another with paas apps:create --remote NAME, or git remote add NAME " + gitURL("cart") + "\n"}},
+		{args: []string{"apps:create", "shop"}, want: result{Code: 1, Stderr: "error: app shop already exists\n"}},
+		{args: []string{"apps:create", "cart2", "--remote", "cart"}, want: result{Stdout: "Created cart2\nhttp://cart2.localhost | " + gitURL("cart2") + "\n" +
+			"Git remote cart added: push with git push cart main\n"}},
 		{args: []string{"apps:destroy", "--app", "cart2", "--confirm", "cart2"}, want: result{Stdout: "Destroyed cart2\n"}},
 		{args: []string{"apps:destroy", "--confirm", "shop"}, want: result{Stdout: "Destroyed shop\nRemoved git remote paas\n"}},
 	}
 	for i, s := range steps {
-		if got := runCLI(env, "", s.args...); got != s.want {
+		if got := runCLI(t, env, "", s.args...); got != s.want {
 			t.Fatalf("step %d: paas %s = %+v, want %+v", i, strings.Join(s.args, " "), got, s.want)
 		}
 	}
 	if got := remote("paas"); got != "" {
 		t.Errorf("git remote paas = %q after apps:destroy, want none", got)
 	}
-	if got, want := remote("cart"), "ssh://git@127.0.0.1:2222/cart2.git"; got != want {
+	if got, want := remote("cart"), gitURL("cart2"); got != want {
 		t.Errorf("git remote cart = %q, want %q", got, want)
 	}
-	wantCalls := []string{
-		`POST /v1/apps {"name":"shop"}`,
-		`PATCH /v1/apps/shop/config {"FOO":"1"}`,
-		`POST /v1/apps {"name":"cart"}`,
-		`POST /v1/apps {"name":"cart2"}`,
-		"DELETE /v1/apps/cart2",
-		"DELETE /v1/apps/shop",
+	wantChanges := []string{
+		"admin app.create shop",
+		"admin config.set shop Set FOO",
+		"admin release.create shop v1 registry.example.com/shop:1",
+		"admin config.set shop Set BAR",
+		"admin app.create cart",
+		"admin app.create cart2",
+		"admin app.destroy cart2",
+		"admin app.destroy shop",
 	}
-	if diff := cmp.Diff(wantCalls, fake.takeCalls()); diff != "" {
-		t.Errorf("API calls (-want +got):\n%s", diff)
+	if diff := cmp.Diff(wantChanges, srv.changes(t)); diff != "" {
+		t.Errorf("changes on the server (-want +got):\n%s", diff)
+	}
+	apps, err := srv.Admin.Apps(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, a := range apps {
+		names = append(names, a.Name)
+	}
+	if diff := cmp.Diff([]string{"cart"}, names); diff != "" {
+		t.Errorf("apps on the server (-want +got):\n%s", diff)
 	}
 }
