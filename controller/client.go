@@ -143,10 +143,14 @@ func (c *Client) Apps(ctx context.Context) ([]App, error) {
 }
 
 // CreateApp creates an app owned by the caller. An empty name asks the
-// server to choose one.
+// server to choose one (the API refuses an explicitly empty name).
 func (c *Client) CreateApp(ctx context.Context, name string) (App, error) {
+	body := map[string]string{}
+	if name != "" {
+		body["name"] = name
+	}
 	var a App
-	return a, c.do(ctx, "POST", "/v1/apps", map[string]string{"name": name}, &a)
+	return a, c.do(ctx, "POST", "/v1/apps", body, &a)
 }
 
 // App returns an app with its formation, domains and current release.

@@ -9,6 +9,7 @@ package runtime
 import (
 	"context"
 	"fmt"
+	"os"
 	"sync"
 	"time"
 
@@ -65,6 +66,9 @@ func (r *Runtime) dial() (*containerd.Client, error) {
 
 // Ping asks containerd for its version: the proof that it answers.
 func (r *Runtime) Ping(ctx context.Context) (string, error) {
+	if _, err := os.Stat(r.address); err != nil {
+		return "", fmt.Errorf("containerd is unreachable: no socket at %s (is containerd running?)", r.address)
+	}
 	c, err := r.dial()
 	if err != nil {
 		return "", fmt.Errorf("containerd is unreachable at %s: %w", r.address, err)

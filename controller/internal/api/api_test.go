@@ -288,6 +288,7 @@ func TestBadInput(t *testing.T) {
 		{"app name upper case", "POST", "/v1/apps", `{"name":"Shop"}`, 422, "invalid app name"},
 		{"app name 31 chars", "POST", "/v1/apps", `{"name":"a` + strings.Repeat("b", 30) + `"}`, 422, "invalid app name"},
 		{"app name spaces", "POST", "/v1/apps", `{"name":"  "}`, 422, "invalid app name"},
+		{"app name empty", "POST", "/v1/apps", `{"name":""}`, 422, "app name is empty"},
 		{"app exists", "POST", "/v1/apps", `{"name":"{app}"}`, 409, "already exists"},
 		{"unknown field", "POST", "/v1/apps", `{"name":"ok","owner":"admin"}`, 422, "unknown field"},
 		{"not JSON", "POST", "/v1/apps", `name=x`, 422, "invalid JSON"},

@@ -49,12 +49,19 @@ func (s *server) listApps(w http.ResponseWriter, r *http.Request, who store.Acto
 
 func (s *server) createApp(w http.ResponseWriter, r *http.Request, who store.Actor) error {
 	var in struct {
-		Name string `json:"name"`
+		Name *string `json:"name"` // absent: the server picks a name
 	}
 	if err := decode(w, r, &in); err != nil {
 		return err
 	}
-	a, err := s.opt.Store.CreateApp(r.Context(), who, in.Name)
+	name := ""
+	if in.Name != nil {
+		if err := controller.ValidateAppName(*in.Name); err != nil {
+			return err
+		}
+		name = *in.Name
+	}
+	a, err := s.opt.Store.CreateApp(r.Context(), who, name)
 	if err != nil {
 		return err
 	}
