@@ -111,10 +111,12 @@ type Rollback struct {
 	Version int `json:"version,omitempty"`
 }
 
-// ConfigChange is the answer to a config update: the app's config after it
-// and the release it made, if the app had a release to base one on.
+// ConfigChange is the answer to a config update: the app's config after it,
+// whether it changed anything, and the release it made, if it changed
+// something and the app had a release to base one on.
 type ConfigChange struct {
 	Config  map[string]string `json:"config"`
+	Changed bool              `json:"changed"`
 	Release *Release          `json:"release,omitempty"`
 }
 

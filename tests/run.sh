@@ -129,9 +129,12 @@ teardown() {
 	fi
 	# Containers still alive had their daemon die under them: have runc kill and delete those
 	# whose state names a bundle of this daemon (runc's root is shared with any system containerd).
-	local bundle
+	local bundle shim_socks=() addr
 	for bundle in "$dir"/ctd/state/io.containerd.runtime.v2.task/*/*; do
 		[[ -d $bundle ]] || continue
+		# A killed shim leaves its socket in the shared /run/containerd/s: remember it.
+		addr=$(cat "$bundle/address" 2>/dev/null || true)
+		[[ $addr == unix:///run/containerd/s/* ]] && shim_socks+=("${addr#unix://}")
 		id=${bundle##*/}
 		ns=${bundle%/*}
 		ns=${ns##*/}
@@ -144,6 +147,7 @@ teardown() {
 		note "killing containerd-shim $pid"
 		kill -KILL "$pid" 2>/dev/null || true
 	done
+	((${#shim_socks[@]} == 0)) || rm -f "${shim_socks[@]}"
 
 	# Mounts (container rootfs, snapshot mounts), deepest first. Never delete through a mount.
 	local left=0 m

@@ -436,6 +436,7 @@ func (s *Store) SetConfig(ctx context.Context, who Actor, appName string, change
 		if !changed {
 			return nil
 		}
+		out.Changed = true
 		if err := s.replaceConfig(tx, a.ID, cfg); err != nil {
 			return err
 		}

@@ -265,8 +265,8 @@ func TestConfigReleasesRollback(t *testing.T) {
 		}
 		// Before any release, config is recorded and makes no release.
 		cc, err := s.SetConfig(ctx, f.owner, "shop", map[string]*string{"A": str("1"), "B": str("x=y z")})
-		if err != nil || cc.Release != nil {
-			t.Fatalf("SetConfig before a release = %+v, %v; want no release", cc, err)
+		if err != nil || cc.Release != nil || !cc.Changed {
+			t.Fatalf("SetConfig before a release = %+v, %v; want a change and no release", cc, err)
 		}
 		_, err = s.Rollback(ctx, f.owner, "shop", 0)
 		wantKind(t, "Rollback(no release)", err, controller.ErrInvalid)
@@ -289,8 +289,8 @@ func TestConfigReleasesRollback(t *testing.T) {
 			t.Errorf("release description = %q, want %q", cc.Release.Description, "Set A; Unset B")
 		}
 		// A change that changes nothing makes no release.
-		if cc, err := s.SetConfig(ctx, f.owner, "shop", map[string]*string{"A": str("2"), "NOPE": nil}); err != nil || cc.Release != nil {
-			t.Errorf("no-op SetConfig = %+v, %v; want no release", cc.Release, err)
+		if cc, err := s.SetConfig(ctx, f.owner, "shop", map[string]*string{"A": str("2"), "NOPE": nil}); err != nil || cc.Release != nil || cc.Changed {
+			t.Errorf("no-op SetConfig = %+v, %v; want no change and no release", cc, err)
 		}
 
 		r1, err := s.Release(ctx, "shop", 1)

@@ -21,7 +21,7 @@ func (r *runner) addAppCommands(root *cobra.Command) {
 		Args:    nargs(0, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := firstOf(args...)
-			if name != "" {
+			if len(args) == 1 { // an empty name given on purpose is a mistake, not a request for a random one
 				if err := controller.ValidateAppName(name); err != nil {
 					return err
 				}

@@ -215,6 +215,13 @@ func TestCommands(t *testing.T) {
 			wantConfig:  map[string]map[string]string{"shop": {}},
 		},
 		{
+			name:        "config:set that changes nothing",
+			args:        []string{"config:set", "-a", "shop", "FOO=0"},
+			want:        result{Stdout: "Setting FOO on shop... done (no change: the config already was so)\n"},
+			wantChanges: nil,
+			wantConfig:  map[string]map[string]string{"shop": {"FOO": "0", "BAR": "x"}},
+		},
+		{
 			name:        "scale with limits",
 			args:        []string{"scale", "-a", "shop", "web=2", "--memory", "512M", "--cpu", "0.5"},
 			want:        result{Stdout: "Scaled shop\nTYPE  QUANTITY  MEMORY  CPU  COMMAND\nweb   2         512M    0.5  bin/server\n"},

@@ -136,6 +136,10 @@ func (r *runner) changeConfig(ctx context.Context, verb string, keys []string, c
 	if err != nil {
 		return err
 	}
+	if !cc.Changed {
+		r.printf("%s %s on %s... done (no change: the config already was so)\n", verb, andList(keys), app)
+		return nil
+	}
 	if cc.Release == nil {
 		r.printf("%s %s on %s... done (takes effect with the first release)\n", verb, andList(keys), app)
 		return nil
