@@ -70,6 +70,13 @@ func Open(ctx context.Context, dsn string, sealer *seal.Sealer) (*Store, error) 
 		if err := os.MkdirAll(filepath.Dir(dsn), 0o700); err != nil {
 			return nil, err
 		}
+		// Create the file readable by its owner only; SQLite gives its
+		// -wal and -shm files the database file's mode.
+		f, ferr := os.OpenFile(dsn, os.O_RDWR|os.O_CREATE, 0o600)
+		if ferr != nil {
+			return nil, fmt.Errorf("open sqlite database: %w", ferr)
+		}
+		f.Close()
 		db, err = gorm.Open(sqlite.Open(sqliteDSN(dsn)), cfg)
 	}
 	if err != nil {
