@@ -42,6 +42,8 @@ export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 export HOME="${HOME:-/root}" # go needs it for its caches
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 [[ -f $REPO/go.mod && -d $REPO/cmd/paas ]] || die "$REPO does not look like the paas repository"
+# shellcheck source=deploy/lib.sh
+. "$REPO/deploy/lib.sh"
 
 # systemd manages this machine (sd_booted(3)'s test).
 systemd=0
@@ -49,28 +51,9 @@ systemd=0
 
 # --- packages and Go -------------------------------------------------------------------------
 
-missing=()
-for p in "${APT_PACKAGES[@]}"; do
-	[[ $(dpkg-query -W -f='${Status}' "$p" 2>/dev/null) == "install ok installed" ]] || missing+=("$p")
-done
-if ((${#missing[@]})); then
-	say "installing ${missing[*]}"
-	command -v apt-get >/dev/null || die "apt-get not found: this script expects Debian; install ${missing[*]} by hand"
-	export DEBIAN_FRONTEND=noninteractive
-	apt_opts=(-q -y -o DPkg::Lock::Timeout=300)
-	apt-get "${apt_opts[@]}" update
-	apt-get "${apt_opts[@]}" install --no-install-recommends "${missing[@]}"
-fi
+ensure_packages "${APT_PACKAGES[@]}"
 
-if ! command -v go >/dev/null && [[ -x /usr/local/go/bin/go ]]; then
-	export PATH="/usr/local/go/bin:$PATH"
-fi
-command -v go >/dev/null ||
-	die "Go 1.$GO_MIN_MINOR or newer is needed to build paas and 'go' is not on PATH (nor in /usr/local/go/bin); install it from the Go downloads page into /usr/local/go and run this again"
-go_version=$(cd / && GOTOOLCHAIN=local go env GOVERSION)
-if [[ ! $go_version =~ ^go1\.([0-9]+) ]] || ((BASH_REMATCH[1] < GO_MIN_MINOR)); then
-	die "Go 1.$GO_MIN_MINOR or newer is needed to build paas; $(command -v go) is $go_version"
-fi
+require_go "$GO_MIN_MINOR"
 
 # --- build -----------------------------------------------------------------------------------
 

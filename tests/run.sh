@@ -33,31 +33,14 @@ since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2fs", b - a }'; }
 export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 export HOME="${HOME:-/root}" # go needs it for its caches
 cd "$(dirname "${BASH_SOURCE[0]}")/.." # the repository root
+# shellcheck source=deploy/lib.sh
+. deploy/lib.sh
 
-if ! command -v go >/dev/null && [[ -x /usr/local/go/bin/go ]]; then
-	export PATH="/usr/local/go/bin:$PATH"
-fi
-command -v go >/dev/null || die "Go 1.$GO_MIN_MINOR or newer is needed and 'go' is not on PATH (nor in /usr/local/go/bin); install it from the Go downloads page"
-# The installed toolchain itself, not one go.mod might make it download.
-go_version=$(cd / && GOTOOLCHAIN=local go env GOVERSION)
-if [[ ! $go_version =~ ^go1\.([0-9]+) ]] || ((BASH_REMATCH[1] < GO_MIN_MINOR)); then
-	die "Go 1.$GO_MIN_MINOR or newer is needed; $(command -v go) is $go_version"
-fi
+require_go "$GO_MIN_MINOR"
 
 # --- packages --------------------------------------------------------------------------------
 
-missing=()
-for p in "${APT_PACKAGES[@]}"; do
-	[[ $(dpkg-query -W -f='${Status}' "$p" 2>/dev/null) == "install ok installed" ]] || missing+=("$p")
-done
-if ((${#missing[@]})); then
-	say "installing ${missing[*]}"
-	command -v apt-get >/dev/null || die "apt-get not found: this script expects Debian; install ${missing[*]} by hand"
-	export DEBIAN_FRONTEND=noninteractive
-	apt_opts=(-q -y -o DPkg::Lock::Timeout=300)
-	apt-get "${apt_opts[@]}" update
-	apt-get "${apt_opts[@]}" install --no-install-recommends "${missing[@]}"
-fi
+ensure_packages "${APT_PACKAGES[@]}"
 
 # staticcheck, built once per (staticcheck version, Go version) and kept outside the clone.
 STATICCHECK="$CACHE_DIR/bin/staticcheck-$STATICCHECK_VERSION-$go_version"
