@@ -1,19 +1,27 @@
 // Package runtime is the only code, beside the builder, that talks to
-// containerd (and, as instances arrive, to CNI). Everything it creates
-// lives in one containerd namespace, "paas" by default.
+// containerd and CNI for app instances. An instance is one container and
+// its task in one containerd namespace ("paas" by default), labelled with
+// its app, release, process type and number, in a network namespace of
+// its own on the CNI bridge, with memory, CPU and pids limits, and its
+// stdout and stderr in a log file.
 //
-// This first cut connects and reports whether containerd answers; running
-// instances comes with the controller runtime.
+// The runtime keeps no state: everything it knows of an instance is in
+// containerd (labels) and on disk (the log), so a new Runtime after a
+// restart of paas sees, and can stop, what the old one started.
 package runtime
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
+
+	"paas/runtime/network"
 )
 
 // DefaultAddress is containerd's usual socket.
@@ -22,31 +30,65 @@ const DefaultAddress = "/run/containerd/containerd.sock"
 // DefaultNamespace is the containerd namespace paas works in.
 const DefaultNamespace = "paas"
 
-// Runtime is a connection to one containerd. It dials lazily and redials
+// Options configure a Runtime. Zero values are documented per field.
+type Options struct {
+	Address   string // containerd socket; if empty, DefaultAddress
+	Namespace string // containerd namespace; if empty, DefaultNamespace
+	// Network gives instances their network namespace. Required to start
+	// instances; Ping works without it.
+	Network *network.Network
+	// LogDir keeps each instance's log file. Required to start instances.
+	LogDir string
+	// Node names this machine in instance records; if empty, the host name.
+	Node string
+	// StopGrace is how long a stopping instance has between SIGTERM and
+	// SIGKILL; if 0, 30 s (as Heroku gives).
+	StopGrace time.Duration
+	// Snapshotter unpacks images and makes writable layers; if empty,
+	// overlayfs.
+	Snapshotter string
+	// Pids limits the processes of one instance; if 0, 2048.
+	Pids int64
+}
+
+// Runtime runs instances on one containerd. It dials lazily and redials
 // after a failure, so a containerd that starts after paas, or restarts, is
 // picked up. It is safe for concurrent use.
 type Runtime struct {
-	address   string
-	namespace string
+	opt Options
 
 	mu     sync.Mutex
 	client *containerd.Client
 }
 
-// New returns a Runtime for the containerd at address, working in
-// namespace. It does not dial yet.
-func New(address, namespace string) *Runtime {
-	if address == "" {
-		address = DefaultAddress
+// New returns a Runtime. It does not dial yet.
+func New(opt Options) *Runtime {
+	if opt.Address == "" {
+		opt.Address = DefaultAddress
 	}
-	if namespace == "" {
-		namespace = DefaultNamespace
+	if opt.Namespace == "" {
+		opt.Namespace = DefaultNamespace
 	}
-	return &Runtime{address: address, namespace: namespace}
+	if opt.Node == "" {
+		opt.Node, _ = os.Hostname()
+	}
+	if opt.StopGrace == 0 {
+		opt.StopGrace = 30 * time.Second
+	}
+	if opt.Snapshotter == "" {
+		opt.Snapshotter = "overlayfs"
+	}
+	if opt.Pids == 0 {
+		opt.Pids = 2048
+	}
+	return &Runtime{opt: opt}
 }
 
 // Address is containerd's socket.
-func (r *Runtime) Address() string { return r.address }
+func (r *Runtime) Address() string { return r.opt.Address }
+
+// Node is the name of the machine the runtime runs instances on.
+func (r *Runtime) Node() string { return r.opt.Node }
 
 func (r *Runtime) dial() (*containerd.Client, error) {
 	r.mu.Lock()
@@ -54,11 +96,11 @@ func (r *Runtime) dial() (*containerd.Client, error) {
 	if r.client != nil {
 		return r.client, nil
 	}
-	c, err := containerd.New(r.address,
-		containerd.WithDefaultNamespace(r.namespace),
+	c, err := containerd.New(r.opt.Address,
+		containerd.WithDefaultNamespace(r.opt.Namespace),
 		containerd.WithTimeout(3*time.Second))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("containerd is unreachable at %s: %w", r.opt.Address, err)
 	}
 	r.client = c
 	return c, nil
@@ -66,21 +108,21 @@ func (r *Runtime) dial() (*containerd.Client, error) {
 
 // Ping asks containerd for its version: the proof that it answers.
 func (r *Runtime) Ping(ctx context.Context) (string, error) {
-	if _, err := os.Stat(r.address); err != nil {
-		return "", fmt.Errorf("containerd is unreachable: no socket at %s (is containerd running?)", r.address)
+	if _, err := os.Stat(r.opt.Address); err != nil {
+		return "", fmt.Errorf("containerd is unreachable: no socket at %s (is containerd running?)", r.opt.Address)
 	}
 	c, err := r.dial()
 	if err != nil {
-		return "", fmt.Errorf("containerd is unreachable at %s: %w", r.address, err)
+		return "", err
 	}
 	v, err := c.Version(ctx)
 	if err != nil {
-		return "", fmt.Errorf("containerd is unreachable at %s: %w", r.address, err)
+		return "", fmt.Errorf("containerd is unreachable at %s: %w", r.opt.Address, err)
 	}
 	return v.Version, nil
 }
 
-// Close closes the connection, if any.
+// Close closes the connection, if any. Instances keep running.
 func (r *Runtime) Close() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -90,4 +132,18 @@ func (r *Runtime) Close() error {
 	err := r.client.Close()
 	r.client = nil
 	return err
+}
+
+func (r *Runtime) logPath(id string) string {
+	return filepath.Join(r.opt.LogDir, id+".log")
+}
+
+func (r *Runtime) ready() error {
+	if r.opt.Network == nil {
+		return errors.New("runtime: no network configured")
+	}
+	if r.opt.LogDir == "" {
+		return errors.New("runtime: no log directory configured")
+	}
+	return os.MkdirAll(r.opt.LogDir, 0o700)
 }

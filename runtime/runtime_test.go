@@ -2,27 +2,199 @@ package runtime
 
 import (
 	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	containerd "github.com/containerd/containerd/v2/client"
+
 	"paas/internal/testenv"
+	"paas/internal/testimage"
+	"paas/runtime/network"
 )
+
+const testImage = "paas.test/busybox:latest"
+
+// newTestRuntime returns a runtime on the test containerd, in a namespace
+// and on a bridge of its own, with the busybox image imported; at the end
+// it checks that nothing is left.
+func newTestRuntime(t *testing.T) *Runtime {
+	t.Helper()
+	sock := testenv.Containerd(t)
+	testenv.Root(t)
+	ns := fmt.Sprintf("paas-rt-%d", time.Now().UnixNano()%1e9)
+	dir := t.TempDir()
+	bridge := fmt.Sprintf("prt%d", os.Getpid()%100000)
+	nw, err := network.New(network.Config{Name: "paas-rt-test", Bridge: bridge, Subnet: "10.232.0.0/24", StateDir: filepath.Join(dir, "net")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := New(Options{Address: sock, Namespace: ns, Network: nw, LogDir: filepath.Join(dir, "logs"), StopGrace: 2 * time.Second})
+	c, err := containerd.New(sock, containerd.WithDefaultNamespace(ns))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := testimage.ImportBusybox(ctx, c, testImage); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		insts, err := r.List(ctx)
+		if err != nil {
+			t.Errorf("List at cleanup: %v", err)
+		}
+		for _, i := range insts {
+			t.Errorf("instance %s left at the end of the test", i.ID)
+			_ = r.Stop(ctx, i.ID)
+		}
+		_ = c.ImageService().Delete(ctx, testImage)
+		r.Close()
+		c.Close()
+	})
+	return r
+}
+
+func waitHTTP(t *testing.T, url string) string {
+	t.Helper()
+	client := &http.Client{Timeout: 2 * time.Second}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		resp, err := client.Get(url)
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			return string(b)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET %s: %v", url, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func TestStartServeListStop(t *testing.T) {
+	r := newTestRuntime(t)
+	ctx := context.Background()
+	spec := Spec{
+		App: "shop", Release: 3, Process: "web", Number: 2, Image: testImage,
+		Command: `mkdir -p /tmp/www && echo "$GREETING from $PAAS_PROCESS of $PAAS_APP $PAAS_RELEASE" > /tmp/www/index.html && exec httpd -f -p $PORT -h /tmp/www`,
+		Env:     map[string]string{"GREETING": "hello"},
+		Port:    5000, Memory: 64 << 20, CPU: 500,
+	}
+	inst, err := r.Start(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inst.IP == "" || inst.Address() != inst.IP+":5000" || inst.Name() != "web.2" {
+		t.Errorf("Start = %+v", inst)
+	}
+	body := waitHTTP(t, "http://"+inst.Address()+"/")
+	if want := "hello from web.2 of shop v3\n"; body != want {
+		t.Errorf("GET instance = %q, want %q", body, want)
+	}
+	list, err := r.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 1 || list[0].ID != inst.ID || list[0].State != StateRunning || list[0].Release != 3 || list[0].Address() != inst.Address() {
+		t.Errorf("List = %+v, want the one running instance %+v", list, inst)
+	}
+	// Limits reached the container's spec.
+	c, _ := r.dial()
+	ctr, _ := c.LoadContainer(ctx, inst.ID)
+	sp, err := ctr.Spec(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := sp.Linux.Resources
+	if res.Memory == nil || *res.Memory.Limit != 64<<20 || res.CPU == nil || *res.CPU.Quota != 50000 || res.Pids == nil || res.Pids.Limit == nil || *res.Pids.Limit != 2048 {
+		t.Errorf("container resources = %+v, want 64M memory, 50000/100000 CPU, a pids limit", res)
+	}
+	start := time.Now()
+	if err := r.Stop(ctx, inst.ID); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("stop took %v (httpd exits on SIGTERM)", time.Since(start))
+	if list, _ := r.List(ctx); len(list) != 0 {
+		t.Errorf("after Stop, List = %+v", list)
+	}
+	if err := r.Stop(ctx, inst.ID); err != nil {
+		t.Errorf("second Stop = %v, want nil", err)
+	}
+}
+
+func TestExitAndLogs(t *testing.T) {
+	r := newTestRuntime(t)
+	ctx := context.Background()
+	inst, err := r.Start(ctx, Spec{App: "shop", Release: 1, Process: "worker", Number: 1, Image: testImage,
+		Command: `echo starting; echo "port=${PORT:-none}"; echo oops >&2; exit 3`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Stop(ctx, inst.ID)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		list, err := r.List(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(list) == 1 && list[0].State == StateStopped {
+			if list[0].ExitCode != 3 {
+				t.Errorf("exit code = %d, want 3", list[0].ExitCode)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("instance did not stop: %+v", list)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	lines, err := r.Logs(inst.ID, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(lines, "|"); got != "starting|port=none|oops" {
+		t.Errorf("Logs = %q, want starting|port=none|oops", got)
+	}
+	if last, _ := r.Logs(inst.ID, 1); len(last) != 1 || last[0] != "oops" {
+		t.Errorf("Logs(1) = %q, want [oops]", last)
+	}
+}
+
+// TestStopEscalates: a process that ignores SIGTERM is killed after the
+// grace period.
+func TestStopEscalates(t *testing.T) {
+	r := newTestRuntime(t)
+	ctx := context.Background()
+	inst, err := r.Start(ctx, Spec{App: "shop", Release: 1, Process: "worker", Number: 1, Image: testImage,
+		Command: `trap "" TERM; while true; do sleep 1; done`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	start := time.Now()
+	if err := r.Stop(ctx, inst.ID); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d < 2*time.Second {
+		t.Errorf("Stop of a TERM-ignoring process took %v, want at least the 2s grace", d)
+	}
+}
 
 func TestPingRealContainerd(t *testing.T) {
 	sock := testenv.Containerd(t)
-	r := New(sock, "paas-test")
+	r := New(Options{Address: sock, Namespace: "paas-test"})
 	defer r.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	v, err := r.Ping(ctx)
 	if err != nil || v == "" {
 		t.Fatalf("Ping(%s) = %q, %v; want a version", sock, v, err)
-	}
-	// A second ping reuses the connection.
-	if v2, err := r.Ping(ctx); err != nil || v2 != v {
-		t.Errorf("second Ping = %q, %v; want %q", v2, err, v)
 	}
 }
 
@@ -31,7 +203,7 @@ func TestPingUnreachable(t *testing.T) {
 		filepath.Join(t.TempDir(), "missing.sock"),
 		t.TempDir(), // exists, but is no socket
 	} {
-		r := New(addr, "")
+		r := New(Options{Address: addr})
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		_, err := r.Ping(ctx)
 		cancel()

@@ -81,7 +81,7 @@ func Run(ctx context.Context, s Settings, out, logw io.Writer) error {
 		}
 	}
 
-	rt := runtime.New(s.Containerd, s.Namespace)
+	rt := runtime.New(runtime.Options{Address: s.Containerd, Namespace: s.Namespace})
 	defer rt.Close()
 
 	var ctl *server.Controller
