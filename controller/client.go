@@ -328,3 +328,28 @@ func (c *Client) Audit(ctx context.Context, q AuditQuery) ([]AuditEvent, error) 
 	var ev []AuditEvent
 	return ev, c.do(ctx, "GET", path, nil, &ev)
 }
+
+// Instances lists an app's instances (paas ps).
+func (c *Client) Instances(ctx context.Context, app string) ([]Instance, error) {
+	var in []Instance
+	return in, c.do(ctx, "GET", appPath(app, "instances"), nil, &in)
+}
+
+// Events lists an app's recent platform events, oldest first.
+func (c *Client) Events(ctx context.Context, app string) ([]Event, error) {
+	var ev []Event
+	return ev, c.do(ctx, "GET", appPath(app, "events"), nil, &ev)
+}
+
+// Table returns the routing table once its version is greater than after,
+// waiting for a change on the server (admin only). It is the router's
+// table source when the router runs apart from the controller.
+func (c *Client) Table(ctx context.Context, after int64) (RoutingTable, error) {
+	var t RoutingTable
+	for {
+		err := c.do(ctx, "GET", "/v1/routing?after="+strconv.FormatInt(after, 10)+"&wait=25", nil, &t)
+		if err != nil || t.Version > after {
+			return t, err
+		}
+	}
+}

@@ -210,3 +210,23 @@ type ComponentHealth struct {
 	Version string `json:"version,omitempty"`
 	Error   string `json:"error,omitempty"`
 }
+
+// Instance is one running (or exited) process of an app, as paas ps shows.
+type Instance struct {
+	Name     string    `json:"name"` // web.1
+	Release  int       `json:"release"`
+	State    string    `json:"state"` // running, starting, crashed, stopping
+	Healthy  bool      `json:"healthy"`
+	Address  string    `json:"address,omitempty"`
+	Node     string    `json:"node"`
+	Restarts int       `json:"restarts"`
+	Created  time.Time `json:"created"`
+	ID       string    `json:"id"`
+}
+
+// Event is a platform event of an app: a start, a stop, a crash, a
+// release going live or failing.
+type Event struct {
+	Time    time.Time `json:"time"`
+	Message string    `json:"message"`
+}

@@ -11,9 +11,12 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"time"
 
 	"paas/controller"
 	"paas/controller/internal/api"
+	"paas/controller/internal/routing"
+	"paas/controller/internal/scheduler"
 	"paas/controller/internal/seal"
 	"paas/controller/internal/store"
 )
@@ -38,6 +41,24 @@ type Options struct {
 	// Health reports the server's components for /healthz. If nil, only
 	// the database is reported.
 	Health func(ctx context.Context) controller.Health
+
+	// Runtime runs the apps' instances. If nil, the controller records
+	// state but runs nothing.
+	Runtime Runtime
+	// Scheduler tunes the reconcile loop; zero values are the
+	// scheduler's defaults.
+	Scheduler SchedulerOptions
+}
+
+// Runtime runs instances on a node: *runtime.Runtime, or a remote node
+// agent.
+type Runtime = scheduler.Runtime
+
+// SchedulerOptions tune the scheduler; see the scheduler's Options for
+// each field's meaning and default.
+type SchedulerOptions struct {
+	Interval, HealthTimeout, SettleTime, DrainTime time.Duration
+	Backoff, MaxBackoff, ResetAfter                time.Duration
 }
 
 // Names of files in the data directory.
@@ -52,6 +73,8 @@ type Controller struct {
 	opt     Options
 	store   *store.Store
 	handler http.Handler
+	routes  *routing.Publisher
+	sched   *scheduler.Scheduler // nil without a runtime
 }
 
 // Open opens the controller's state and prepares its API.
@@ -81,8 +104,37 @@ func Open(ctx context.Context, opt Options) (*Controller, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Controller{opt: opt, store: st}
+	base := opt.BaseDomain
+	if base == "" {
+		base = "localhost"
+	}
+	c := &Controller{opt: opt, store: st, routes: routing.New(base)}
+	var changed func()
+	var instances func(context.Context, string) ([]controller.Instance, error)
+	var events func(string) []controller.Event
+	if opt.Runtime != nil {
+		so := opt.Scheduler
+		c.sched = scheduler.New(scheduler.Options{
+			State: st, Runtime: opt.Runtime, Routes: c.routes, BaseDomain: base,
+			Logger:   opt.Logger.With("component", "scheduler"),
+			Interval: so.Interval, HealthTimeout: so.HealthTimeout, SettleTime: so.SettleTime, DrainTime: so.DrainTime,
+			Backoff: so.Backoff, MaxBackoff: so.MaxBackoff, ResetAfter: so.ResetAfter,
+		})
+		changed = c.sched.Notify
+		instances = c.sched.Instances
+		events = func(app string) []controller.Event {
+			var out []controller.Event
+			for _, e := range c.sched.Events(app) {
+				out = append(out, controller.Event{Time: e.Time, Message: e.Message})
+			}
+			return out
+		}
+	}
 	c.handler = api.New(api.Options{
+		Changed:            changed,
+		Routes:             c.routes,
+		Instances:          instances,
+		Events:             events,
 		Store:              st,
 		Logger:             opt.Logger,
 		BaseDomain:         opt.BaseDomain,
@@ -135,6 +187,22 @@ func (c *Controller) Ping(ctx context.Context) error { return c.store.Ping(ctx) 
 
 // Handler serves the REST API (/v1/...) and /healthz.
 func (c *Controller) Handler() http.Handler { return c.handler }
+
+// Run runs the scheduler until ctx ends (without a runtime, it only
+// waits). Running instances keep running after it returns.
+func (c *Controller) Run(ctx context.Context) error {
+	if c.sched == nil {
+		<-ctx.Done()
+		return nil
+	}
+	return c.sched.Run(ctx)
+}
+
+// Table returns the routing table once it is newer than after: the
+// in-process source the router follows.
+func (c *Controller) Table(ctx context.Context, after int64) (controller.RoutingTable, error) {
+	return c.routes.Table(ctx, after)
+}
 
 // Close closes the state store.
 func (c *Controller) Close() error { return c.store.Close() }

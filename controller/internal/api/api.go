@@ -51,6 +51,19 @@ type Options struct {
 	// BootstrapTokenFile, if set, is removed the first time the bootstrap
 	// admin token is used: the file is there to be read once.
 	BootstrapTokenFile string
+
+	// Changed is called after every successful change of state, so the
+	// scheduler can act on it at once. If nil, nothing is called.
+	Changed func()
+	// Routes serves the routing table to routers. If nil, the routing
+	// call answers 404.
+	Routes interface {
+		Table(ctx context.Context, after int64) (controller.RoutingTable, error)
+	}
+	// Instances lists an app's instances and Events its platform events;
+	// if nil, the app has none (no runtime).
+	Instances func(ctx context.Context, app string) ([]controller.Instance, error)
+	Events    func(app string) []controller.Event
 }
 
 // MaxBodyBytes bounds a request body.
@@ -130,6 +143,9 @@ func (s *server) routes() []route {
 		{"POST /v1/apps/{app}/rollback", appMember, s.rollback},
 
 		{"GET /v1/apps/{app}/builds", appMember, s.listBuilds},
+		{"GET /v1/apps/{app}/instances", appMember, s.listInstances},
+		{"GET /v1/apps/{app}/events", appMember, s.listEvents},
+		{"GET /v1/routing", adminOnly, s.routingTable},
 
 		{"GET /v1/apps/{app}/domains", appMember, s.listDomains},
 		{"POST /v1/apps/{app}/domains", appMember, s.addDomain},
@@ -176,6 +192,9 @@ func (s *server) wrap(rt route) http.Handler {
 		who, err := s.authorize(r, rt.perm)
 		if err == nil {
 			err = rt.fn(w, r, who)
+			if err == nil && r.Method != http.MethodGet && s.opt.Changed != nil {
+				s.opt.Changed()
+			}
 		}
 		if err != nil {
 			s.fail(w, r, err)

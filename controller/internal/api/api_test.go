@@ -15,6 +15,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"paas/controller"
+	"paas/controller/internal/routing"
 	"paas/controller/internal/seal"
 	"paas/controller/internal/store"
 )
@@ -43,7 +44,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	e := &env{t: t, st: st, h: New(Options{Store: st}), actors: map[string]store.Actor{}, tokens: map[string]string{}}
+	e := &env{t: t, st: st, h: New(Options{Store: st, Routes: routing.New("localhost")}), actors: map[string]store.Actor{}, tokens: map[string]string{}}
 	var secret string
 	if _, err := st.Bootstrap(ctx, func(s string) error { secret = s; return nil }); err != nil {
 		t.Fatal(err)
@@ -200,6 +201,9 @@ func TestAuthorizationMatrix(t *testing.T) {
 		{"GET /v1/apps/{app}/releases/{version}", "/v1/apps/{app}/releases/v1", "", members},
 		{"POST /v1/apps/{app}/rollback", "/v1/apps/{app}/rollback", `{}`, members},
 		{"GET /v1/apps/{app}/builds", "/v1/apps/{app}/builds", "", members},
+		{"GET /v1/apps/{app}/instances", "/v1/apps/{app}/instances", "", members},
+		{"GET /v1/apps/{app}/events", "/v1/apps/{app}/events", "", members},
+		{"GET /v1/routing", "/v1/routing", "", admins},
 		{"GET /v1/apps/{app}/domains", "/v1/apps/{app}/domains", "", members},
 		{"POST /v1/apps/{app}/domains", "/v1/apps/{app}/domains", `{"name":"{newdomain}"}`, members},
 		{"DELETE /v1/apps/{app}/domains/{domain}", "/v1/apps/{app}/domains/{domain}", "", members},

@@ -1,12 +1,14 @@
 package api
 
 import (
+	"context"
 	"crypto/rsa"
 	"fmt"
 	"net"
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 
 	"github.com/distribution/reference"
@@ -517,4 +519,67 @@ func clip(s string) string {
 		return s[:64] + "..."
 	}
 	return s
+}
+
+func (s *server) listInstances(w http.ResponseWriter, r *http.Request, _ store.Actor) error {
+	out := []controller.Instance{}
+	if s.opt.Instances != nil {
+		var err error
+		if out, err = s.opt.Instances(r.Context(), r.PathValue("app")); err != nil {
+			return err
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *server) listEvents(w http.ResponseWriter, r *http.Request, _ store.Actor) error {
+	out := []controller.Event{}
+	if s.opt.Events != nil {
+		if evs := s.opt.Events(r.PathValue("app")); evs != nil {
+			out = evs
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// routingTable answers the routing table at once, or, with ?after=N, as
+// soon as it is newer than version N (waiting at most ?wait= seconds,
+// 30 by default, then answering the current table).
+func (s *server) routingTable(w http.ResponseWriter, r *http.Request, _ store.Actor) error {
+	if s.opt.Routes == nil {
+		return controller.Errorf(controller.ErrNotFound, "this server publishes no routing table")
+	}
+	q := r.URL.Query()
+	var after int64
+	if v := q.Get("after"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return controller.Errorf(controller.ErrInvalid, "invalid after %q: want a table version", clip(v))
+		}
+		after = n
+	}
+	wait := 30 * time.Second
+	if v := q.Get("wait"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 300 {
+			return controller.Errorf(controller.ErrInvalid, "invalid wait %q: want 0 to 300 seconds", clip(v))
+		}
+		wait = time.Duration(n) * time.Second
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), wait)
+	defer cancel()
+	t, err := s.opt.Routes.Table(ctx, after)
+	if err != nil {
+		if r.Context().Err() != nil {
+			return r.Context().Err()
+		}
+		t, err = s.opt.Routes.Table(r.Context(), 0) // timed out: answer the current table
+		if err != nil {
+			return err
+		}
+	}
+	writeJSON(w, http.StatusOK, t)
+	return nil
 }

@@ -371,3 +371,51 @@ func (s *Store) Audit(ctx context.Context, q controller.AuditQuery) ([]controlle
 	}
 	return out, nil
 }
+
+// Deployment is what one app should be running: its current release
+// (newest not failed) with that release's config, the formation and the
+// app's domains. The scheduler works from these.
+type Deployment struct {
+	App       string
+	Release   int
+	Status    string
+	Image     string
+	Config    map[string]string
+	Processes []controller.Process // with commands from the release
+	Domains   []string             // custom domains
+}
+
+// Deployments returns the deployment of every app that has a release.
+func (s *Store) Deployments(ctx context.Context) ([]Deployment, error) {
+	var out []Deployment
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var apps []app
+		if err := tx.Order("name").Find(&apps).Error; err != nil {
+			return err
+		}
+		for _, a := range apps {
+			cur, err := currentRelease(tx, a.ID)
+			if err != nil {
+				return err
+			}
+			if cur == nil {
+				continue
+			}
+			cfg, err := s.releaseConfig(*cur)
+			if err != nil {
+				return err
+			}
+			procs, err := formation(tx, a.ID)
+			if err != nil {
+				return err
+			}
+			var domains []string
+			if err := tx.Model(&domain{}).Where("app_id = ?", a.ID).Order("name").Pluck("name", &domains).Error; err != nil {
+				return err
+			}
+			out = append(out, Deployment{App: a.Name, Release: cur.Version, Status: cur.Status, Image: cur.Image, Config: cfg, Processes: procs, Domains: domains})
+		}
+		return nil
+	})
+	return out, err
+}

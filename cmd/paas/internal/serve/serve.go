@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 	"paas/controller"
 	"paas/controller/server"
 	"paas/runtime"
+	"paas/runtime/network"
 )
 
 // Version is paas's version, reported by /v1/info.
@@ -81,8 +83,19 @@ func Run(ctx context.Context, s Settings, out, logw io.Writer) error {
 		}
 	}
 
-	rt := runtime.New(runtime.Options{Address: s.Containerd, Namespace: s.Namespace})
+	var nw *network.Network
+	nw, err = network.New(network.Config{Name: "paas", Bridge: s.Bridge, Subnet: s.Subnet,
+		PluginDirs: []string{s.CNIPluginDir}, StateDir: filepath.Join(s.DataDir, "network")})
+	if err != nil {
+		log.Warn("no container network: apps cannot run", "err", err)
+	}
+	rt := runtime.New(runtime.Options{Address: s.Containerd, Namespace: s.Namespace, Network: nw,
+		LogDir: filepath.Join(s.DataDir, "logs"), StopGrace: s.StopGrace})
 	defer rt.Close()
+	var runner server.Runtime
+	if nw != nil {
+		runner = rt
+	}
 
 	var ctl *server.Controller
 	health := func(ctx context.Context) controller.Health {
@@ -116,6 +129,8 @@ func Run(ctx context.Context, s Settings, out, logw io.Writer) error {
 		SSHPort:    sshPort,
 		Version:    Version,
 		Health:     health,
+		Runtime:    runner,
+		Scheduler:  server.SchedulerOptions{HealthTimeout: s.HealthTimeout},
 	})
 	if err != nil {
 		return err
@@ -157,6 +172,7 @@ func Run(ctx context.Context, s Settings, out, logw io.Writer) error {
 		}
 		return nil
 	})
+	g.Go(func() error { return ctl.Run(gctx) })
 	g.Go(func() error {
 		<-gctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), s.ShutdownTimeout)

@@ -26,6 +26,11 @@ type Settings struct {
 	BaseDomain      string
 	Containerd      string
 	Namespace       string
+	Bridge          string
+	Subnet          string
+	CNIPluginDir    string
+	StopGrace       time.Duration
+	HealthTimeout   time.Duration
 	LogLevel        string
 	LogFormat       string
 	ShutdownTimeout time.Duration
@@ -44,6 +49,11 @@ func (s *Settings) register(fs *pflag.FlagSet) {
 	fs.StringVar(&s.BaseDomain, "base-domain", "localhost", "apps answer at <app>.<base-domain>")
 	fs.StringVar(&s.Containerd, "containerd", "/run/containerd/containerd.sock", "containerd socket")
 	fs.StringVar(&s.Namespace, "namespace", "paas", "containerd namespace for everything paas runs")
+	fs.StringVar(&s.Bridge, "bridge", "paas0", "Linux bridge of the instances' network (one per install, at most 15 characters)")
+	fs.StringVar(&s.Subnet, "subnet", "10.77.0.0/16", "addresses of the instances' network")
+	fs.StringVar(&s.CNIPluginDir, "cni-plugin-dir", "/usr/lib/cni", "directory of the CNI plugins (bridge, host-local, loopback)")
+	fs.DurationVar(&s.StopGrace, "stop-grace", 30*time.Second, "time between SIGTERM and SIGKILL when an instance stops")
+	fs.DurationVar(&s.HealthTimeout, "health-timeout", 60*time.Second, "how long a new web instance has to listen on $PORT")
 	fs.StringVar(&s.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&s.LogFormat, "log-format", "text", "log format: text or json")
 	fs.DurationVar(&s.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "how long to let requests finish on shutdown")
