@@ -29,7 +29,7 @@ func newTestRuntime(t *testing.T) *Runtime {
 	testenv.Root(t)
 	ns := fmt.Sprintf("paas-rt-%d", time.Now().UnixNano()%1e9)
 	dir := t.TempDir()
-	bridge := fmt.Sprintf("prt%d", os.Getpid()%100000)
+	bridge := fmt.Sprintf("ptstr%d", os.Getpid()%100000)
 	nw, err := network.New(network.Config{Name: "paas-rt-test", Bridge: bridge, Subnet: "10.232.0.0/24", StateDir: filepath.Join(dir, "net")})
 	if err != nil {
 		t.Fatal(err)
@@ -55,6 +55,9 @@ func newTestRuntime(t *testing.T) *Runtime {
 		_ = c.ImageService().Delete(ctx, testImage)
 		r.Close()
 		c.Close()
+		if err := nw.DeleteBridge(); err != nil {
+			t.Errorf("delete bridge: %v", err)
+		}
 	})
 	return r
 }

@@ -15,7 +15,7 @@ STATICCHECK_VERSION=v0.8.2 # staticcheck 2026.2.2: the first release line that s
 GO_MIN_MINOR=26            # Go 1.26 or newer
 CACHE_DIR=/var/cache/paas-test
 APT_PACKAGES=(containerd runc containernetworking-plugins git openssh-client openssh-server
-	postgresql iproute2 iptables debootstrap ca-certificates)
+	postgresql iproute2 iptables debootstrap ca-certificates busybox-static)
 
 if [[ -t 2 ]]; then bold=$'\033[1m' plain=$'\033[0m'; else bold='' plain=''; fi
 say() { printf '\n%s==> %s%s\n' "$bold" "$*" "$plain" >&2; }
@@ -155,6 +155,17 @@ for stale in /var/tmp/paas-test.*; do
 	teardown "$stale"
 done
 
+# Tests name their CNI bridges ptst*; remove any a crashed test left, so
+# that a later run does not meet a second bridge on the same subnet.
+delete_test_bridges() {
+	local b
+	for b in $(ip -o link show type bridge 2>/dev/null | awk -F': ' '{print $2}' | grep '^ptst' || true); do
+		ip link delete "$b" 2>/dev/null && note "removed the leftover test bridge $b"
+	done
+	return 0
+}
+delete_test_bridges
+
 RUN_DIR=$(mktemp -d /var/tmp/paas-test.XXXXXX)
 chmod 0711 "$RUN_DIR" # postgres must reach its directory inside
 echo $$ >"$RUN_DIR/owner"
@@ -167,6 +178,7 @@ cleanup() {
 	say "stopping the private containerd and PostgreSQL"
 	t0=$(now)
 	teardown "$RUN_DIR"
+	delete_test_bridges
 	note "stopped and removed in $(since "$t0")"
 	exit "$status"
 }

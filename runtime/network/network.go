@@ -17,6 +17,7 @@ import (
 
 	"github.com/containerd/containerd/v2/pkg/netns"
 	gocni "github.com/containerd/go-cni"
+	"github.com/vishvananda/netlink"
 )
 
 // Config describes one network. Zero values are documented per field.
@@ -193,4 +194,18 @@ func cniLabels(l map[string]string) map[string]string {
 		out[k] = v
 	}
 	return out
+}
+
+// DeleteBridge removes the network's bridge from the host, for tests and
+// uninstalls. Detach every attachment first.
+func (n *Network) DeleteBridge() error {
+	l, err := netlink.LinkByName(n.cfg.Bridge)
+	if err != nil {
+		var nf netlink.LinkNotFoundError
+		if errors.As(err, &nf) {
+			return nil
+		}
+		return err
+	}
+	return netlink.LinkDel(l)
 }

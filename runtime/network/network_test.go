@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"testing"
@@ -26,16 +25,17 @@ func testNetwork(t *testing.T) *Network {
 	if _, err := os.Stat("/usr/lib/cni/bridge"); err != nil && os.Getenv("CI") != "true" {
 		t.Skip("no CNI plugins: run tests/run.sh")
 	}
-	bridge := fmt.Sprintf("pt%d", os.Getpid()%100000)
+	bridge := fmt.Sprintf("ptstn%d", os.Getpid()%100000)
 	n, err := New(Config{Name: "paas-test", Bridge: bridge, Subnet: "10.231.0.0/24", StateDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
+		if err := n.DeleteBridge(); err != nil {
+			t.Errorf("delete bridge %s: %v", bridge, err)
+		}
 		if _, err := net.InterfaceByName(bridge); err == nil {
-			if out, err := exec.Command("ip", "link", "delete", bridge).CombinedOutput(); err != nil {
-				t.Errorf("delete bridge %s: %v: %s", bridge, err, out)
-			}
+			t.Errorf("bridge %s still exists after DeleteBridge", bridge)
 		}
 	})
 	return n

@@ -89,6 +89,7 @@ type Scheduler struct {
 	log   *slog.Logger
 	kick  chan struct{}
 	clock func() time.Time
+	bg    sync.WaitGroup // stops and probes under way
 
 	mu       sync.Mutex
 	health   map[string]*health // by instance ID
@@ -159,11 +160,12 @@ func (s *Scheduler) event(app, format string, args ...any) {
 	}
 }
 
-// Run reconciles until ctx ends. Instances keep running when it returns:
-// a new Scheduler adopts them.
+// Run reconciles until ctx ends, then waits for the stops under way.
+// Instances keep running when it returns: a new Scheduler adopts them.
 func (s *Scheduler) Run(ctx context.Context) error {
 	t := time.NewTicker(s.opt.Interval)
 	defer t.Stop()
+	defer s.bg.Wait()
 	for {
 		if err := s.Reconcile(ctx); err != nil && ctx.Err() == nil {
 			s.log.Warn("reconcile failed", "err", err)
@@ -258,7 +260,8 @@ func (s *Scheduler) observe(ctx context.Context, insts []runtime.Instance, now t
 		}
 		if in.State == runtime.StateRunning && !h.healthy && !h.probing && h.failed == "" && !in.OneOff {
 			h.probing = true
-			go s.probe(ctx, in)
+			s.bg.Add(1)
+			go func() { defer s.bg.Done(); s.probe(ctx, in) }()
 		}
 		out = append(out, Observed{Instance: in, Healthy: h.healthy && in.State == runtime.StateRunning})
 	}
@@ -495,7 +498,9 @@ func (s *Scheduler) beginStop(ctx context.Context, a Action, observed []Observed
 		s.event(o.App, "%s crashed (%s); restart %d in %v", o.Name(), a.Reason, n, wait)
 	}
 	drain := o != nil && o.Healthy && o.Process == "web"
+	s.bg.Add(1)
 	go func() {
+		defer s.bg.Done()
 		if drain {
 			select {
 			case <-time.After(s.opt.DrainTime):
