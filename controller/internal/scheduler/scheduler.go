@@ -586,6 +586,8 @@ func (s *Scheduler) Instances(ctx context.Context, app string) ([]controller.Ins
 		}
 		out = append(out, ci)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name || (out[i].Name == out[j].Name && out[i].Release > out[j].Release) })
+	sort.Slice(out, func(i, j int) bool {
+		return out[i].Name < out[j].Name || (out[i].Name == out[j].Name && out[i].Release > out[j].Release)
+	})
 	return out, nil
 }
