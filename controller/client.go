@@ -353,3 +353,79 @@ func (c *Client) Table(ctx context.Context, after int64) (RoutingTable, error) {
 		}
 	}
 }
+
+// LogOptions choose what Logs streams.
+type LogOptions struct {
+	Lines   int    // past lines; 0 means 100
+	Follow  bool   // keep streaming new lines
+	Process string // web or web.2; "" for all
+}
+
+// Logs writes an app's log lines to w until they end (or, with Follow,
+// until ctx ends).
+func (c *Client) Logs(ctx context.Context, app string, o LogOptions, w io.Writer) error {
+	v := url.Values{}
+	if o.Lines > 0 {
+		v.Set("lines", strconv.Itoa(o.Lines))
+	}
+	if o.Follow {
+		v.Set("follow", "1")
+	}
+	if o.Process != "" {
+		v.Set("ps", o.Process)
+	}
+	req, err := http.NewRequestWithContext(ctx, "GET", c.base+appPath(app, "logs")+"?"+v.Encode(), nil)
+	if err != nil {
+		return err
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("cannot reach the controller at %s: %w", c.base, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		return decodeError(resp)
+	}
+	_, err = io.Copy(w, resp.Body)
+	if ctx.Err() != nil {
+		return nil // the caller stopped following
+	}
+	return err
+}
+
+// Run runs command in a one-off instance of the app's current release.
+// Attached, it copies the output to out and returns the command's exit
+// code; detached, it returns once the instance started.
+func (c *Client) Run(ctx context.Context, app, command string, detached bool, out io.Writer) (int, error) {
+	b, _ := json.Marshal(RunRequest{Command: command, Detached: detached})
+	req, err := http.NewRequestWithContext(ctx, "POST", c.base+appPath(app, "run"), bytes.NewReader(b))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("cannot reach the controller at %s: %w", c.base, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		return 0, decodeError(resp)
+	}
+	if detached {
+		return 0, nil
+	}
+	if _, err := io.Copy(out, resp.Body); err != nil {
+		return 0, err
+	}
+	code, err := strconv.Atoi(resp.Trailer.Get("Paas-Exit-Code"))
+	if err != nil {
+		return 0, errors.New("the run ended without an exit code (connection lost?)")
+	}
+	return code, nil
+}

@@ -230,3 +230,9 @@ type Event struct {
 	Time    time.Time `json:"time"`
 	Message string    `json:"message"`
 }
+
+// RunRequest asks for a one-off process (paas run).
+type RunRequest struct {
+	Command  string `json:"command"`
+	Detached bool   `json:"detached,omitempty"`
+}

@@ -187,7 +187,11 @@ func (r *Runtime) Start(ctx context.Context, s Spec) (inst Instance, err error) 
 			_ = ctr.Delete(cleanup, containerd.WithSnapshotCleanup)
 		}
 	}()
-	task, err := ctr.NewTask(ctx, cio.LogFile(r.logPath(id)))
+	logTo := cio.LogFile(r.logPath(id))
+	if r.opt.LogDriver != "" {
+		logTo = cio.BinaryIO(r.opt.LogDriver, map[string]string{LogDriverCommand: r.logPath(id)})
+	}
+	task, err := ctr.NewTask(ctx, logTo)
 	if err != nil {
 		return Instance{}, fmt.Errorf("create task %s: %w", id, err)
 	}
@@ -352,8 +356,38 @@ func (r *Runtime) Logs(id string, n int) ([]string, error) {
 	out := make([]string, 0, len(lines))
 	for _, l := range lines {
 		if len(l) > 0 || len(lines) > 1 {
-			out = append(out, string(l))
+			out = append(out, ParseLogLine(string(l)).Text)
 		}
 	}
 	return out, nil
 }
+
+// Wait blocks until an instance's process exits and returns its exit
+// code. An instance already stopped returns at once.
+func (r *Runtime) Wait(ctx context.Context, id string) (uint32, error) {
+	c, err := r.dial()
+	if err != nil {
+		return 0, err
+	}
+	ctr, err := c.LoadContainer(ctx, id)
+	if err != nil {
+		return 0, err
+	}
+	task, err := ctr.Task(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	ch, err := task.Wait(ctx)
+	if err != nil {
+		return 0, err
+	}
+	select {
+	case st := <-ch:
+		return st.ExitCode(), st.Error()
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
+
+// LogPath is the file an instance's output goes to.
+func (r *Runtime) LogPath(id string) string { return r.logPath(id) }

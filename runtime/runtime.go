@@ -49,6 +49,11 @@ type Options struct {
 	Snapshotter string
 	// Pids limits the processes of one instance; if 0, 2048.
 	Pids int64
+	// LogDriver is the absolute path of the paas binary, which the shim
+	// runs as "paas log-driver FILE" to timestamp and rotate an
+	// instance's output. If empty, output goes straight to the file,
+	// without times.
+	LogDriver string
 }
 
 // Runtime runs instances on one containerd. It dials lazily and redials
@@ -137,6 +142,10 @@ func (r *Runtime) Close() error {
 func (r *Runtime) logPath(id string) string {
 	return filepath.Join(r.opt.LogDir, id+".log")
 }
+
+// LogDir is where instances' log files are: <instance ID>.log, and
+// <instance ID>.log.1 after a rotation.
+func (r *Runtime) LogDir() string { return r.opt.LogDir }
 
 func (r *Runtime) ready() error {
 	if r.opt.Network == nil {

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -48,6 +49,8 @@ type Options struct {
 	// Scheduler tunes the reconcile loop; zero values are the
 	// scheduler's defaults.
 	Scheduler SchedulerOptions
+	// LogDir is where the runtime writes instances' logs, for paas logs.
+	LogDir string
 }
 
 // Runtime runs instances on a node: *runtime.Runtime, or a remote node
@@ -112,6 +115,7 @@ func Open(ctx context.Context, opt Options) (*Controller, error) {
 	var changed func()
 	var instances func(context.Context, string) ([]controller.Instance, error)
 	var events func(string) []controller.Event
+	var run func(context.Context, string, string, bool, io.Writer) (int, error)
 	if opt.Runtime != nil {
 		so := opt.Scheduler
 		c.sched = scheduler.New(scheduler.Options{
@@ -121,6 +125,7 @@ func Open(ctx context.Context, opt Options) (*Controller, error) {
 			Backoff: so.Backoff, MaxBackoff: so.MaxBackoff, ResetAfter: so.ResetAfter,
 		})
 		changed = c.sched.Notify
+		run = c.sched.RunOneOff
 		instances = c.sched.Instances
 		events = func(app string) []controller.Event {
 			var out []controller.Event
@@ -135,6 +140,8 @@ func Open(ctx context.Context, opt Options) (*Controller, error) {
 		Routes:             c.routes,
 		Instances:          instances,
 		Events:             events,
+		LogDir:             opt.LogDir,
+		Run:                run,
 		Store:              st,
 		Logger:             opt.Logger,
 		BaseDomain:         opt.BaseDomain,

@@ -93,7 +93,7 @@ func newRig(t *testing.T, sched SchedulerOptions) *rig {
 func (r *rig) start(sched SchedulerOptions) {
 	t := r.t
 	ctx := context.Background()
-	ctl, err := Open(ctx, Options{DataDir: filepath.Join(r.dir, "data"), Runtime: r.rt, Scheduler: sched})
+	ctl, err := Open(ctx, Options{DataDir: filepath.Join(r.dir, "data"), Runtime: r.rt, Scheduler: sched, LogDir: r.rt.LogDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -424,4 +424,50 @@ func TestCrashLoopBacksOff(t *testing.T) {
 		}
 	}
 	t.Logf("crash events: %v", crashes[:4])
+}
+
+// TestRunAndLogs: paas run prints the process's output and returns its
+// exit code; paas logs merges instance output and platform events.
+func TestRunAndLogs(t *testing.T) {
+	r := newRig(t, SchedulerOptions{})
+	r.deploy("shop")
+	r.webInstances("shop", 1, 1)
+	ctx := context.Background()
+	var out strings.Builder
+	code, err := r.client.Run(ctx, "shop", `echo "$PAAS_PROCESS of $PAAS_APP"; echo to-stderr >&2; exit 3`, false, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code != 3 || !strings.Contains(out.String(), "run.1 of shop") || !strings.Contains(out.String(), "to-stderr") {
+		t.Errorf("Run = %d, %q; want 3 and the output", code, out.String())
+	}
+	// The one-off is gone afterwards.
+	insts, _ := r.rt.List(ctx)
+	for _, in := range insts {
+		if in.OneOff {
+			t.Errorf("one-off %s left behind", in.ID)
+		}
+	}
+	if _, err := r.client.Run(ctx, "shop", "echo detached-hello", true, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	var logs strings.Builder
+	r.waitFor("the logs to show the detached run and the events", 15*time.Second, func() (bool, string) {
+		logs.Reset()
+		if err := r.client.Logs(ctx, "shop", controller.LogOptions{Lines: 200}, &logs); err != nil {
+			return false, err.Error()
+		}
+		s := logs.String()
+		return strings.Contains(s, "app[run.2]: detached-hello") && strings.Contains(s, "paas[scheduler]: web.1 of v1 is healthy"), s
+	})
+	var web strings.Builder
+	if err := r.client.Logs(ctx, "shop", controller.LogOptions{Process: "web"}, &web); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(web.String(), "run.") || strings.Contains(web.String(), "paas[") {
+		t.Errorf("logs --ps web shows other lines:\n%s", web.String())
+	}
+	if _, err := r.client.Run(ctx, "nope", "true", false, io.Discard); err == nil {
+		t.Error("Run on a missing app succeeded")
+	}
 }

@@ -64,6 +64,11 @@ type Options struct {
 	// if nil, the app has none (no runtime).
 	Instances func(ctx context.Context, app string) ([]controller.Instance, error)
 	Events    func(app string) []controller.Event
+	// LogDir holds the instances' log files; if empty, logs show only
+	// platform events.
+	LogDir string
+	// Run runs a one-off command (paas run); if nil, runs are refused.
+	Run func(ctx context.Context, app, command string, detached bool, out io.Writer) (int, error)
 }
 
 // MaxBodyBytes bounds a request body.
@@ -145,6 +150,8 @@ func (s *server) routes() []route {
 		{"GET /v1/apps/{app}/builds", appMember, s.listBuilds},
 		{"GET /v1/apps/{app}/instances", appMember, s.listInstances},
 		{"GET /v1/apps/{app}/events", appMember, s.listEvents},
+		{"GET /v1/apps/{app}/logs", appMember, s.appLogs},
+		{"POST /v1/apps/{app}/run", appMember, s.run},
 		{"GET /v1/routing", adminOnly, s.routingTable},
 
 		{"GET /v1/apps/{app}/domains", appMember, s.listDomains},

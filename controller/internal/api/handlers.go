@@ -2,10 +2,12 @@ package api
 
 import (
 	"context"
-	"crypto/rsa"
 	"fmt"
+	"io"
+	"crypto/rsa"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -16,6 +18,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"paas/controller"
+	"paas/controller/internal/logs"
 	"paas/controller/internal/store"
 )
 
@@ -581,5 +584,93 @@ func (s *server) routingTable(w http.ResponseWriter, r *http.Request, _ store.Ac
 		}
 	}
 	writeJSON(w, http.StatusOK, t)
+	return nil
+}
+
+// appLogs streams an app's log lines as text: ?lines=N (default 100),
+// ?follow=1 to keep streaming, ?ps=web or ?ps=web.2 to filter.
+func (s *server) appLogs(w http.ResponseWriter, r *http.Request, _ store.Actor) error {
+	q := r.URL.Query()
+	o := logs.Options{App: r.PathValue("app"), Dir: s.opt.LogDir, Follow: q.Get("follow") == "1" || q.Get("follow") == "true", Process: q.Get("ps")}
+	if v := q.Get("lines"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 10000 {
+			return controller.Errorf(controller.ErrInvalid, "invalid lines %q: want 1 to 10000", clip(v))
+		}
+		o.Lines = n
+	}
+	if o.Process != "" {
+		typ, num, hasNum := strings.Cut(o.Process, ".")
+		if err := controller.ValidateProcessType(typ); err != nil {
+			return err
+		}
+		if n, err := strconv.Atoi(num); hasNum && (err != nil || n < 1) {
+			return controller.Errorf(controller.ErrInvalid, "invalid process %q: use TYPE or TYPE.N, e.g. web or web.2", clip(o.Process))
+		}
+	}
+	if s.opt.Events != nil {
+		app := o.App
+		o.Events = func() []controller.Event { return s.opt.Events(app) }
+	}
+	if o.Dir == "" {
+		o.Dir = os.DevNull // no runtime: no instance files
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	if o.Follow {
+		// A followed log may stream longer than the server's write timeout.
+		_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
+	}
+	w.WriteHeader(http.StatusOK)
+	fw := flushWriter{w}
+	if err := logs.Write(r.Context(), fw, o); err != nil {
+		s.log.Warn("log stream ended", "app", o.App, "err", err)
+	}
+	return nil
+}
+
+type flushWriter struct{ w http.ResponseWriter }
+
+func (f flushWriter) Write(p []byte) (int, error) { return f.w.Write(p) }
+func (f flushWriter) Flush()                      { _ = http.NewResponseController(f.w).Flush() }
+
+// ExitCodeTrailer carries a one-off run's exit code after its output.
+const ExitCodeTrailer = "Paas-Exit-Code"
+
+// run starts a one-off command. Detached, it answers 202 at once;
+// attached, it streams the output as text and sends the exit code in the
+// Paas-Exit-Code trailer.
+func (s *server) run(w http.ResponseWriter, r *http.Request, _ store.Actor) error {
+	var in controller.RunRequest
+	if err := decode(w, r, &in); err != nil {
+		return err
+	}
+	if s.opt.Run == nil {
+		return controller.Errorf(controller.ErrInvalid, "this server runs no apps (no container runtime)")
+	}
+	if strings.TrimSpace(in.Command) == "" {
+		return controller.Errorf(controller.ErrInvalid, "no command given: paas run -- COMMAND")
+	}
+	if strings.ContainsRune(in.Command, 0) || len(in.Command) > 16<<10 {
+		return controller.Errorf(controller.ErrInvalid, "the command must be text of at most 16 KiB")
+	}
+	app := r.PathValue("app")
+	if in.Detached {
+		if _, err := s.opt.Run(r.Context(), app, in.Command, true, io.Discard); err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusAccepted, map[string]string{"status": "started"})
+		return nil
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Trailer", ExitCodeTrailer)
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
+	w.WriteHeader(http.StatusOK)
+	code, err := s.opt.Run(r.Context(), app, in.Command, false, flushWriter{w})
+	if err != nil {
+		fmt.Fprintf(w, "paas: %v\n", err)
+		code = 255
+	}
+	w.Header().Set(ExitCodeTrailer, strconv.Itoa(code))
 	return nil
 }

@@ -96,6 +96,7 @@ type Scheduler struct {
 	stopping map[string]bool
 	slots    map[string]*slot
 	events   []Event
+	runs     int // one-off runs started, to number them
 }
 
 // New returns a Scheduler.

@@ -58,6 +58,10 @@ func Main(ctx context.Context, env Env, args []string, extra ...*cobra.Command) 
 	root.SetOut(env.Stdout)
 	root.SetErr(env.Stderr)
 	if err := root.ExecuteContext(ctx); err != nil {
+		var ec exitCode
+		if errors.As(err, &ec) {
+			return int(ec) // a one-off run's own exit status, already reported
+		}
 		fmt.Fprintf(env.Stderr, "error: %v\n", err)
 		if errors.Is(err, controller.ErrUnauthorized) {
 			fmt.Fprintln(env.Stderr, "hint: run paas login")
@@ -260,3 +264,9 @@ func (r *runner) confirm(warning, name, given string) error {
 	}
 	return nil
 }
+
+// exitCode is an error that ends paas with a given status and no message:
+// the exit status of the command paas run ran.
+type exitCode int
+
+func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) }

@@ -324,7 +324,7 @@ func TestJSON(t *testing.T) {
 		{[]string{"apps:list", "--json"}, func() (any, error) { return srv.Admin.Apps(t.Context()) }},
 		{[]string{"whoami", "--json"}, func() (any, error) { return srv.Admin.Me(t.Context()) }},
 		{[]string{"config", "-a", "shop", "--json"}, func() (any, error) { return srv.Admin.Config(t.Context(), "shop") }},
-		{[]string{"ps", "-a", "shop", "--json"}, func() (any, error) { return srv.Admin.Formation(t.Context(), "shop") }},
+		{[]string{"formation", "-a", "shop", "--json"}, func() (any, error) { return srv.Admin.Formation(t.Context(), "shop") }},
 		{[]string{"releases", "-a", "shop", "--json"}, func() (any, error) { return srv.Admin.Releases(t.Context(), "shop") }},
 		{[]string{"apps:info", "fresh", "--json"}, func() (any, error) { return srv.Admin.App(t.Context(), "fresh") }},
 	}

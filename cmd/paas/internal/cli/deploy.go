@@ -6,6 +6,8 @@ import (
 	"io"
 	"maps"
 	"slices"
+	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -203,7 +205,27 @@ func (r *runner) addScaleCommands(root *cobra.Command) {
 		r.jsonFlag(r.appFlag(scale)),
 		r.jsonFlag(r.appFlag(&cobra.Command{
 			Use:     "ps",
-			Aliases: []string{"formation"},
+			Aliases: []string{"ps:list"},
+			Short:   "Show an app's instances: state, health, release, address, restarts, age",
+			GroupID: groupDeploy,
+			Args:    nargs(0, 0),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				c, app, err := r.appClient(cmd.Context())
+				if err != nil {
+					return err
+				}
+				ins, err := c.Instances(cmd.Context(), app)
+				if err != nil {
+					return err
+				}
+				return r.show(ins, instanceTable(ins, time.Now()).render)
+			},
+		})),
+		r.appFlag(r.logsCommand()),
+		r.appFlag(r.runCommand()),
+		r.jsonFlag(r.appFlag(&cobra.Command{
+			Use:     "formation",
+			Aliases: []string{"ps:formation"},
 			Short:   "Show the formation of an app: its process types, their scale and limits",
 			GroupID: groupDeploy,
 			Args:    nargs(0, 0),
@@ -220,6 +242,68 @@ func (r *runner) addScaleCommands(root *cobra.Command) {
 			},
 		})),
 	)
+}
+
+func instanceTable(ins []controller.Instance, now time.Time) *table {
+	t := newTable("name", "release", "state", "address", "restarts", "age")
+	for _, in := range ins {
+		t.add(in.Name, version(in.Release), in.State, in.Address, fmt.Sprint(in.Restarts), now.Sub(in.Created).Round(time.Second).String())
+	}
+	return t
+}
+
+// logsCommand is paas logs: the app's merged log lines, and with -f the
+// new ones as they come, until Ctrl-C.
+func (r *runner) logsCommand() *cobra.Command {
+	var o controller.LogOptions
+	cmd := &cobra.Command{
+		Use:     "logs",
+		Short:   "Show an app's logs: its instances' output and platform events (-f to follow)",
+		GroupID: groupDeploy,
+		Args:    nargs(0, 0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, app, err := r.appClient(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return c.Logs(cmd.Context(), app, o, r.env.Stdout)
+		},
+	}
+	cmd.Flags().BoolVarP(&o.Follow, "follow", "f", false, "keep showing new lines until interrupted")
+	cmd.Flags().IntVarP(&o.Lines, "num", "n", 100, "how many past lines to show")
+	cmd.Flags().StringVar(&o.Process, "ps", "", "only this process type or instance: web, web.2")
+	return cmd
+}
+
+// runCommand is paas run: a one-off process from the current release.
+func (r *runner) runCommand() *cobra.Command {
+	var detached bool
+	cmd := &cobra.Command{
+		Use:     "run [--detached] -- COMMAND...",
+		Short:   "Run a one-off command in a new instance of the app's current release",
+		GroupID: groupDeploy,
+		Args:    cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, app, err := r.appClient(cmd.Context())
+			if err != nil {
+				return err
+			}
+			code, err := c.Run(cmd.Context(), app, strings.Join(args, " "), detached, r.env.Stdout)
+			if err != nil {
+				return err
+			}
+			if detached {
+				r.printf("Started a one-off process on %s; its output is in paas logs\n", app)
+				return nil
+			}
+			if code != 0 {
+				return exitCode(code)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVarP(&detached, "detached", "d", false, "run in the background; the output goes to paas logs")
+	return cmd
 }
 
 func formationTable(ps []controller.Process) *table {

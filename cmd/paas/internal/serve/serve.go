@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strconv"
 	"time"
@@ -89,8 +90,14 @@ func Run(ctx context.Context, s Settings, out, logw io.Writer) error {
 	if err != nil {
 		log.Warn("no container network: apps cannot run", "err", err)
 	}
+	// The shim runs this very binary as each instance's logger.
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find the paas binary: %w", err)
+	}
+	logDir := filepath.Join(s.DataDir, "logs")
 	rt := runtime.New(runtime.Options{Address: s.Containerd, Namespace: s.Namespace, Network: nw,
-		LogDir: filepath.Join(s.DataDir, "logs"), StopGrace: s.StopGrace})
+		LogDir: logDir, StopGrace: s.StopGrace, LogDriver: self})
 	defer rt.Close()
 	var runner server.Runtime
 	if nw != nil {
@@ -131,6 +138,7 @@ func Run(ctx context.Context, s Settings, out, logw io.Writer) error {
 		Health:     health,
 		Runtime:    runner,
 		Scheduler:  server.SchedulerOptions{HealthTimeout: s.HealthTimeout},
+		LogDir:     logDir,
 	})
 	if err != nil {
 		return err
@@ -190,5 +198,19 @@ func webURL(base string, port int) func(string) string {
 			return "http://" + app + "." + base
 		}
 		return fmt.Sprintf("http://%s.%s:%d", app, base, port)
+	}
+}
+
+// LogDriverCommand returns the hidden "log-driver FILE" command that
+// containerd's shim runs to write an instance's output to FILE.
+func LogDriverCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:    runtime.LogDriverCommand + " FILE",
+		Short:  "Write an instance's output to FILE (run by containerd, not by people)",
+		Hidden: true,
+		Args:   cobra.ExactArgs(1),
+		Run: func(_ *cobra.Command, args []string) {
+			runtime.RunLogDriver(args[0])
+		},
 	}
 }

@@ -1,0 +1,118 @@
+package scheduler
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"paas/controller"
+	"paas/controller/internal/store"
+	"paas/runtime"
+)
+
+// OneOffRuntime is what one-off runs need beyond Runtime.
+type OneOffRuntime interface {
+	Runtime
+	Wait(ctx context.Context, id string) (uint32, error)
+	LogPath(id string) string
+}
+
+// RunOneOff runs command in a new instance of the app's current release
+// (paas run), with the release's config. Attached, it copies the output to
+// out until the process exits, removes the instance and returns its exit
+// code; ctx ending stops it. Detached, it returns at once and the
+// instance's output goes to the app's logs; the instance is removed when
+// it exits.
+func (s *Scheduler) RunOneOff(ctx context.Context, app, command string, detached bool, out io.Writer) (int, error) {
+	rt, ok := s.opt.Runtime.(OneOffRuntime)
+	if !ok {
+		return 0, controller.Errorf(controller.ErrInvalid, "this server cannot run one-off processes")
+	}
+	if strings.TrimSpace(command) == "" {
+		return 0, controller.Errorf(controller.ErrInvalid, "no command given: paas run -- COMMAND")
+	}
+	deps, err := s.opt.State.Deployments(ctx)
+	if err != nil {
+		return 0, err
+	}
+	var d *store.Deployment
+	for i := range deps {
+		if deps[i].App == app {
+			d = &deps[i]
+		}
+	}
+	if d == nil {
+		return 0, controller.Errorf(controller.ErrInvalid, "%s has no release to run: deploy it first", app)
+	}
+	s.mu.Lock()
+	s.runs++
+	n := s.runs
+	s.mu.Unlock()
+	in, err := rt.Start(ctx, runtime.Spec{App: app, Release: d.Release, Process: "run", Number: n, Image: d.Image, Command: command, Env: d.Config, Port: Port, OneOff: true})
+	if err != nil {
+		return 0, fmt.Errorf("start one-off: %w", err)
+	}
+	s.event(app, "starting run.%d: %s", n, command)
+	if detached {
+		s.bg.Add(1)
+		go func() {
+			defer s.bg.Done()
+			wctx := context.WithoutCancel(ctx)
+			code, _ := rt.Wait(wctx, in.ID)
+			_ = rt.Stop(wctx, in.ID)
+			s.event(app, "run.%d exited with code %d", n, code)
+		}()
+		return 0, nil
+	}
+	defer func() { _ = rt.Stop(context.WithoutCancel(ctx), in.ID) }()
+	type result struct {
+		code uint32
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() { c, err := rt.Wait(ctx, in.ID); done <- result{c, err} }()
+	var off int64
+	copyNew := func() {
+		f, err := os.Open(rt.LogPath(in.ID))
+		if err != nil {
+			return
+		}
+		defer f.Close()
+		if _, err := f.Seek(off, io.SeekStart); err != nil {
+			return
+		}
+		br := bufio.NewReader(f)
+		for {
+			l, err := br.ReadString('\n')
+			if err != nil {
+				return
+			}
+			off += int64(len(l))
+			fmt.Fprintln(out, runtime.ParseLogLine(strings.TrimSuffix(l, "\n")).Text)
+			if f, ok := out.(interface{ Flush() }); ok {
+				f.Flush()
+			}
+		}
+	}
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case r := <-done:
+			// The logger may still be writing the last lines.
+			time.Sleep(200 * time.Millisecond)
+			copyNew()
+			s.event(app, "run.%d exited with code %d", n, r.code)
+			if r.err != nil {
+				return 0, r.err
+			}
+			return int(r.code), nil
+		case <-t.C:
+			copyNew()
+		}
+	}
+}
