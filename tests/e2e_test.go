@@ -155,7 +155,7 @@ func TestCLIEndToEnd(t *testing.T) {
 	if !strings.HasPrefix(got, "Scaled shop\n") {
 		t.Errorf("paas scale -a shop web=2 = %q, want it to start with %q", got, "Scaled shop\n")
 	}
-	ps := mustCLIJSON[[]controller.Process](t, alice, "ps", "-a", "shop", "--json")
+	ps := mustCLIJSON[[]controller.Process](t, alice, "formation", "-a", "shop", "--json")
 	if diff := cmp.Diff([]controller.Process{{Type: "web", Quantity: 2}}, ps); diff != "" {
 		t.Errorf("paas ps -a shop --json before the first release: (-want +got)\n%s", diff)
 	}
@@ -165,7 +165,7 @@ func TestCLIEndToEnd(t *testing.T) {
 	if want := "Releasing busybox:latest to shop... done, v1\n"; got != want {
 		t.Errorf("paas releases:create -a shop --image busybox:latest ... = %q, want %q", got, want)
 	}
-	ps = mustCLIJSON[[]controller.Process](t, alice, "ps", "-a", "shop", "--json")
+	ps = mustCLIJSON[[]controller.Process](t, alice, "formation", "-a", "shop", "--json")
 	if diff := cmp.Diff([]controller.Process{{Type: "web", Quantity: 2, Command: "httpd -f -p 8080"}}, ps); diff != "" {
 		t.Errorf("paas ps -a shop --json after v1: (-want +got)\n%s", diff)
 	}

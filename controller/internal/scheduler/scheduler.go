@@ -370,8 +370,13 @@ func (s *Scheduler) failReleases(ctx context.Context, deps []store.Deployment, o
 			if why == "" {
 				continue
 			}
-			if lines, err := s.opt.Runtime.Logs(o.ID, 10); err == nil && len(lines) > 0 {
-				why += "; its last log lines:\n" + strings.Join(lines, "\n")
+			// The logger may lag the exit a little.
+			for try := 0; try < 10; try++ {
+				if lines, err := s.opt.Runtime.Logs(o.ID, 10); err == nil && len(lines) > 0 {
+					why += "; its last log lines:\n" + strings.Join(lines, "\n")
+					break
+				}
+				time.Sleep(100 * time.Millisecond)
 			}
 			if err := s.opt.State.SetReleaseStatus(ctx, d.App, d.Release, controller.ReleaseFailed, why); err != nil {
 				s.log.Warn("cannot mark release failed", "app", d.App, "release", d.Release, "err", err)
