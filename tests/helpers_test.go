@@ -113,6 +113,10 @@ type serverOptions struct {
 	dataDir string
 	// logLevel is --log-level. If empty, info.
 	logLevel string
+	// namespace is --namespace. If empty, a new random one.
+	namespace string
+	// extra are more arguments for paas server.
+	extra []string
 }
 
 // testServer is one "paas server" process started by startServer.
@@ -144,6 +148,9 @@ func startServer(t testing.TB, opt serverOptions) *testServer {
 	if opt.logLevel == "" {
 		opt.logLevel = "info"
 	}
+	if opt.namespace == "" {
+		opt.namespace = "paas-e2e-" + randomHex(6)
+	}
 	args := []string{"server",
 		"--config=", // no /etc/paas/paas.toml
 		"--data-dir", opt.dataDir,
@@ -152,13 +159,14 @@ func startServer(t testing.TB, opt serverOptions) *testServer {
 		"--containerd", opt.containerd,
 		// A namespace of its own, so that servers sharing the test containerd never see each
 		// other's containers.
-		"--namespace", "paas-e2e-" + randomHex(6),
+		"--namespace", opt.namespace,
 		"--log-level", opt.logLevel,
 		"--shutdown-timeout", "5s",
 	}
 	if opt.database != "" {
 		args = append(args, "--database", opt.database)
 	}
+	args = append(args, opt.extra...)
 	s := &testServer{
 		dataDir:    opt.dataDir,
 		containerd: opt.containerd,
