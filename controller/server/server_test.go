@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -35,6 +36,7 @@ type rig struct {
 	ctl    *Controller
 	client *controller.Client
 	token  string
+	log    syncBuf
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -60,6 +62,9 @@ func newRig(t *testing.T, sched SchedulerOptions) *rig {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("controller log:\n%s", r.log.String())
+		}
 		r.stop()
 		ctx := context.Background()
 		insts, _ := r.rt.List(ctx)
@@ -93,7 +98,8 @@ func newRig(t *testing.T, sched SchedulerOptions) *rig {
 func (r *rig) start(sched SchedulerOptions) {
 	t := r.t
 	ctx := context.Background()
-	ctl, err := Open(ctx, Options{DataDir: filepath.Join(r.dir, "data"), Runtime: r.rt, Scheduler: sched, LogDir: r.rt.LogDir()})
+	logger := slog.New(slog.NewTextHandler(&r.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	ctl, err := Open(ctx, Options{DataDir: filepath.Join(r.dir, "data"), Runtime: r.rt, Scheduler: sched, LogDir: r.rt.LogDir(), Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,8 +170,16 @@ func (r *rig) webInstances(app string, n, v int) []controller.Instance {
 	return got
 }
 
+type syncBuf struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
 func get(url string) (string, error) {
-	c := &http.Client{Timeout: 3 * time.Second}
+	c := &http.Client{Timeout: 10 * time.Second} // generous: the machine may be busy
 	resp, err := c.Get(url)
 	if err != nil {
 		return "", err

@@ -264,7 +264,11 @@ func (s *Scheduler) observe(ctx context.Context, insts []runtime.Instance, now t
 			s.bg.Add(1)
 			go func() { defer s.bg.Done(); s.probe(ctx, in) }()
 		}
-		out = append(out, Observed{Instance: in, Healthy: h.healthy && in.State == runtime.StateRunning})
+		// An instance whose state containerd could not tell this time
+		// (a slow or restarting daemon) keeps the health it had, so a
+		// passing hiccup does not empty the routing table.
+		up := in.State == runtime.StateRunning || in.State == runtime.StateUnknown
+		out = append(out, Observed{Instance: in, Healthy: h.healthy && up})
 	}
 	for id := range s.health {
 		if !seen[id] {
