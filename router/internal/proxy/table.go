@@ -1,0 +1,127 @@
+package proxy
+
+import (
+	"fmt"
+	"net/http"
+	"regexp"
+	"strings"
+
+	"github.com/traefik/traefik/v2/pkg/middlewares/requestdecorator"
+	muxhttp "github.com/traefik/traefik/v2/pkg/muxer/http"
+
+	"paas/controller"
+)
+
+// Table serves one routing table. It is immutable once built and safe for
+// concurrent use.
+type Table struct {
+	p         *Proxy
+	decorator *requestdecorator.RequestDecorator
+	route     http.HandlerFunc
+	// exact maps a lower-case host name to its app: O(1) whatever the number
+	// of apps, where the muxer tries its rules one by one.
+	exact map[string]*app
+	// wildcards holds one HostRegexp rule per wildcard domain, the most
+	// specific first; nil when the table has none.
+	wildcards *muxhttp.Muxer
+}
+
+// hostname is a lower-case DNS name, optionally a wildcard of one label.
+var hostname = regexp.MustCompile(`^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+
+// Build makes the handler for t. Apps with no domains answer at
+// <app>.<base>, where base is t.BaseDomain or else defaultBase. Domains
+// that are not valid host names, and domains already taken by an app
+// earlier in the table, are skipped and logged; they never fail the build.
+func (p *Proxy) Build(t controller.RoutingTable, defaultBase string) (*Table, error) {
+	tb := &Table{
+		p:         p,
+		decorator: requestdecorator.New(nil),
+		exact:     make(map[string]*app, len(t.Apps)),
+	}
+	tb.route = tb.serveRoute
+	base := t.BaseDomain
+	if base == "" {
+		base = defaultBase
+	}
+	type wildcard struct {
+		domain string
+		app    *app
+	}
+	var wild []wildcard
+	taken := make(map[string]string) // wildcard domain -> app
+	for _, ar := range t.Apps {
+		a := p.newApp(ar)
+		domains := ar.Domains
+		if len(domains) == 0 && base != "" {
+			domains = []string{ar.App + "." + base}
+		}
+		for _, d := range domains {
+			d = strings.TrimSuffix(strings.ToLower(d), ".")
+			if !hostname.MatchString(d) {
+				p.cfg.Logger.Warn("skipping invalid domain", "app", ar.App, "domain", d)
+				continue
+			}
+			if strings.HasPrefix(d, "*.") {
+				if other, dup := taken[d]; dup {
+					p.cfg.Logger.Warn("skipping domain taken by another app", "app", ar.App, "domain", d, "owner", other)
+					continue
+				}
+				taken[d] = ar.App
+				wild = append(wild, wildcard{d, a})
+				continue
+			}
+			if other, dup := tb.exact[d]; dup {
+				p.cfg.Logger.Warn("skipping domain taken by another app", "app", ar.App, "domain", d, "owner", other.name)
+				continue
+			}
+			tb.exact[d] = a
+		}
+	}
+	if len(wild) > 0 {
+		m, err := muxhttp.NewMuxer()
+		if err != nil {
+			return nil, fmt.Errorf("rule muxer: %w", err)
+		}
+		m.NotFoundHandler = http.HandlerFunc(tb.notFound)
+		for _, w := range wild {
+			// *.example.com matches one label: a.example.com, not
+			// example.com nor a.b.example.com, as a wildcard certificate does.
+			rule := "HostRegexp(`{sub:[a-z0-9-]+}." + w.domain[2:] + "`)"
+			// More labels is more specific; the muxer tries higher priorities first.
+			prio := 1000*strings.Count(w.domain, ".") + len(w.domain)
+			if err := m.AddRoute(rule, prio, w.app); err != nil {
+				p.cfg.Logger.Warn("skipping domain", "app", w.app.name, "domain", w.domain, "err", err)
+			}
+		}
+		m.SortRoutes()
+		tb.wildcards = m
+	}
+	return tb, nil
+}
+
+// ServeHTTP routes r by its Host.
+func (t *Table) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	t.decorator.ServeHTTP(w, r, t.route)
+}
+
+func (t *Table) serveRoute(w http.ResponseWriter, r *http.Request) {
+	host := requestdecorator.GetCanonizedHost(r.Context())
+	if n := len(host); n > 0 && host[n-1] == '.' {
+		host = host[:n-1]
+	}
+	if a, ok := t.exact[host]; ok {
+		a.ServeHTTP(w, r)
+		return
+	}
+	if t.wildcards != nil {
+		t.wildcards.ServeHTTP(w, r)
+		return
+	}
+	t.notFound(w, r)
+}
+
+func (t *Table) notFound(w http.ResponseWriter, r *http.Request) {
+	t.p.cfg.Metrics.unknownHost.Inc()
+	writeError(w, r, http.StatusNotFound, requestID(r.Header.Get("X-Request-Id")))
+}

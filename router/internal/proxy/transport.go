@@ -1,0 +1,283 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// h1Transport sends GET and HEAD requests without a body or an upgrade
+// over pooled HTTP/1.1 keep-alive connections, writing the request and
+// reading the response on the caller's goroutine. http.Transport hands
+// every request to a writer and a reader goroutine per connection; on a
+// small machine those hand-offs were a good part of the router's CPU time
+// per request. Everything else — bodies, upgrades (WebSocket), other
+// methods — goes to the standard transport, which shares nothing with this
+// one but the dialer.
+type h1Transport struct {
+	std         *http.Transport
+	dial        func(ctx context.Context, network, addr string) (net.Conn, error)
+	maxIdle     int           // idle connections kept per address
+	idleTimeout time.Duration // an idle connection older than this is closed, not used
+
+	mu   sync.Mutex
+	idle map[string][]*pconn // by address, most recently used last
+}
+
+var _ http.RoundTripper = (*h1Transport)(nil)
+
+// maxResponseHeaderBytes bounds a response's head, as
+// http.Transport.MaxResponseHeaderBytes does: apps are not trusted.
+const maxResponseHeaderBytes = 1 << 20
+
+// pconn is one keep-alive connection to a backend.
+type pconn struct {
+	addr   string
+	c      net.Conn
+	lr     *limitReader // under br
+	br     *bufio.Reader
+	bw     *bufio.Writer
+	idleAt time.Time
+}
+
+// limitReader reads from a connection, at most left bytes while left is
+// not negative.
+type limitReader struct {
+	c    net.Conn
+	left int64
+}
+
+var errHeaderTooLarge = errors.New("backend response headers too large")
+
+func (l *limitReader) Read(p []byte) (int, error) {
+	if l.left < 0 {
+		return l.c.Read(p)
+	}
+	if l.left == 0 {
+		return 0, errHeaderTooLarge
+	}
+	if int64(len(p)) > l.left {
+		p = p[:l.left]
+	}
+	n, err := l.c.Read(p)
+	l.left -= int64(n)
+	return n, err
+}
+
+func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if (req.Method != http.MethodGet && req.Method != http.MethodHead) ||
+		(req.Body != nil && req.Body != http.NoBody) || req.Header.Get("Upgrade") != "" ||
+		req.URL.Scheme != "http" {
+		return t.std.RoundTrip(req)
+	}
+	ctx := req.Context()
+	addr := req.URL.Host
+	pc, reused := t.get(addr)
+	for {
+		if pc == nil {
+			c, err := t.dial(ctx, "tcp", addr)
+			if err != nil {
+				return nil, err
+			}
+			pc = &pconn{addr: addr, c: c, lr: &limitReader{c: c, left: -1}, bw: bufio.NewWriterSize(c, 4096)}
+			pc.br = bufio.NewReaderSize(pc.lr, 4096)
+		}
+		resp, err := t.exchange(ctx, pc, req)
+		if err == nil {
+			return resp, nil
+		}
+		pc.c.Close()
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		// A kept-alive connection that the backend closed meanwhile fails
+		// at once, before any of the response; GET and HEAD can go again on
+		// a new connection. The other idle ones may be as dead (a restart).
+		if reused && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)) {
+			t.closeIdle(addr)
+			pc, reused = nil, false
+			continue
+		}
+		return nil, err
+	}
+}
+
+// exchange writes req on pc and reads the response's head.
+func (t *h1Transport) exchange(ctx context.Context, pc *pconn, req *http.Request) (*http.Response, error) {
+	// A client that goes away aborts the exchange by its deadline.
+	stop := context.AfterFunc(ctx, func() { _ = pc.c.SetDeadline(time.Unix(1, 0)) })
+	if err := req.Write(pc.bw); err != nil {
+		stop()
+		return nil, err
+	}
+	if err := pc.bw.Flush(); err != nil {
+		stop()
+		return nil, err
+	}
+	var resp *http.Response
+	var err error
+	pc.lr.left = maxResponseHeaderBytes
+	for {
+		resp, err = http.ReadResponse(pc.br, req)
+		// 1xx informational responses (100 Continue, 103 Early Hints) are
+		// dropped; 101 is not expected without an Upgrade.
+		if err != nil || resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols {
+			break
+		}
+	}
+	if err != nil && pc.lr.left == 0 {
+		err = errHeaderTooLarge // textproto reports the line it cut short
+	}
+	pc.lr.left = -1
+	if err != nil {
+		stop()
+		return nil, err
+	}
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		stop()
+		return nil, errors.New("backend switched protocols unasked")
+	}
+	b := &connBody{t: t, pc: pc, rc: resp.Body, stop: stop, keep: !resp.Close && !req.Close}
+	if req.Method == http.MethodHead || resp.ContentLength == 0 {
+		resp.Body = http.NoBody
+		b.release(true)
+		return resp, nil
+	}
+	resp.Body = b
+	return resp, nil
+}
+
+// connBody is a response body that gives its connection back to the pool
+// once read to the end, or closes it when abandoned.
+type connBody struct {
+	t    *h1Transport
+	pc   *pconn
+	rc   io.ReadCloser
+	stop func() bool // stops the context watch; false if it fired
+	keep bool        // the connection may be reused
+	done bool
+}
+
+func (b *connBody) Read(p []byte) (int, error) {
+	if b.done {
+		return 0, http.ErrBodyReadAfterClose
+	}
+	n, err := b.rc.Read(p)
+	if err != nil {
+		b.release(err == io.EOF)
+	}
+	return n, err
+}
+
+func (b *connBody) Close() error {
+	if !b.done {
+		b.release(false) // unread bytes would be taken for the next response
+	}
+	return nil
+}
+
+func (b *connBody) release(complete bool) {
+	b.done = true
+	if b.stop() && complete && b.keep {
+		b.t.put(b.pc)
+		return
+	}
+	b.pc.c.Close()
+}
+
+func (t *h1Transport) get(addr string) (*pconn, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for {
+		l := t.idle[addr]
+		if len(l) == 0 {
+			return nil, false
+		}
+		pc := l[len(l)-1]
+		l[len(l)-1] = nil
+		t.idle[addr] = l[:len(l)-1]
+		if time.Since(pc.idleAt) < t.idleTimeout {
+			return pc, true
+		}
+		pc.c.Close()
+	}
+}
+
+func (t *h1Transport) put(pc *pconn) {
+	pc.idleAt = time.Now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.idle == nil {
+		t.idle = make(map[string][]*pconn)
+	}
+	l := t.idle[pc.addr]
+	// Sweep as we go: the oldest connection, at the bottom, may have idled
+	// out (LIFO reuse never reaches it while traffic is light).
+	if len(l) > 0 && time.Since(l[0].idleAt) >= t.idleTimeout {
+		l[0].c.Close()
+		l = append(l[:0], l[1:]...)
+	}
+	if len(l) >= t.maxIdle {
+		pc.c.Close()
+		return
+	}
+	t.idle[pc.addr] = append(l, pc)
+}
+
+// retain closes the idle connections to addresses not in keep (instances
+// gone from the routing table), and those idle for too long.
+func (t *h1Transport) retain(keep map[string]bool) {
+	t.mu.Lock()
+	var closing []*pconn
+	for addr, l := range t.idle {
+		if !keep[addr] {
+			closing = append(closing, l...)
+			delete(t.idle, addr)
+			continue
+		}
+		fresh := l[:0]
+		for _, pc := range l {
+			if time.Since(pc.idleAt) >= t.idleTimeout {
+				closing = append(closing, pc)
+			} else {
+				fresh = append(fresh, pc)
+			}
+		}
+		clear(l[len(fresh):])
+		t.idle[addr] = fresh
+	}
+	t.mu.Unlock()
+	for _, pc := range closing {
+		pc.c.Close()
+	}
+}
+
+func (t *h1Transport) closeIdle(addr string) {
+	t.mu.Lock()
+	l := t.idle[addr]
+	delete(t.idle, addr)
+	t.mu.Unlock()
+	for _, pc := range l {
+		pc.c.Close()
+	}
+}
+
+// CloseIdleConnections closes the idle connections of both transports.
+func (t *h1Transport) CloseIdleConnections() {
+	t.mu.Lock()
+	idle := t.idle
+	t.idle = nil
+	t.mu.Unlock()
+	for _, l := range idle {
+		for _, pc := range l {
+			pc.c.Close()
+		}
+	}
+	t.std.CloseIdleConnections()
+}
