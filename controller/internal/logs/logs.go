@@ -10,7 +10,6 @@ package logs
 import (
 	"bufio"
 	"context"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -58,6 +57,9 @@ func (l line) String() string {
 // "<app>.<process>.<n>.v<release>.<suffix>.log".
 func instanceName(app, file string) (string, bool) {
 	base := strings.TrimSuffix(filepath.Base(file), ".log")
+	if base == app+".router" {
+		return "router", true // the router's access lines
+	}
 	parts := strings.Split(strings.TrimPrefix(base, app+"."), ".")
 	if len(parts) != 4 {
 		return "", false
@@ -106,7 +108,11 @@ func (f *follower) read() ([]line, error) {
 		}
 		f.off += int64(len(s))
 		ll := runtime.ParseLogLine(strings.TrimSuffix(s, "\n"))
-		out = append(out, line{t: ll.Time, text: fmt.Sprintf("app[%s]: %s", f.name, ll.Text)})
+		src := "app[" + f.name + "]"
+		if f.name == "router" {
+			src = "paas[router]"
+		}
+		out = append(out, line{t: ll.Time, text: src + ": " + ll.Text})
 	}
 	return out, nil
 }

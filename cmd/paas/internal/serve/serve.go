@@ -22,6 +22,7 @@ import (
 
 	"paas/controller"
 	"paas/controller/server"
+	"paas/router"
 	"paas/runtime"
 	"paas/runtime/network"
 )
@@ -163,16 +164,30 @@ func Run(ctx context.Context, s Settings, out, logw io.Writer) error {
 	}
 	cancel()
 
+	access := newAccessLog(logDir)
+	rtr, err := router.New(router.Options{BaseDomain: s.BaseDomain, Logger: log.With("component", "router"), AccessLog: access.add})
+	if err != nil {
+		return err
+	}
+	api := http.NewServeMux()
+	api.Handle("/", ctl.Handler())
+	api.Handle("GET /metrics", rtr.MetricsHandler())
+	front := newEdge(s.BaseDomain, rtr, api)
+
+	// No whole-request read or write timeout: app responses may stream
+	// (SSE, websockets, long downloads). The router bounds slow request
+	// bodies itself; headers are bounded here.
 	srv := &http.Server{
-		Handler:           ctl.Handler(),
+		Handler:           front,
 		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second,
-		WriteTimeout:      120 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return rtr.Run(gctx, ctl) })
+	g.Go(func() error { front.follow(gctx, ctl); return nil })
+	g.Go(func() error { access.run(gctx); return nil })
 	g.Go(func() error {
 		log.Info("listening", "addr", ln.Addr().String())
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {

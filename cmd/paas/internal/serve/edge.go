@@ -1,0 +1,150 @@
+package serve
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"paas/controller"
+	"paas/router"
+)
+
+// edge sends each request on the HTTP port either to the router (its Host
+// is an app's: <app>.<base-domain>, or a custom domain) or to the API and
+// dashboard (any other host: the server's own name or address).
+type edge struct {
+	base   string
+	router http.Handler
+	api    http.Handler
+	custom atomic.Pointer[hostSet]
+}
+
+type hostSet struct {
+	exact map[string]bool
+	wild  []string // suffixes: ".example.com" for *.example.com
+}
+
+func newEdge(base string, rt, api http.Handler) *edge {
+	e := &edge{base: strings.ToLower(base), router: rt, api: api}
+	e.custom.Store(&hostSet{exact: map[string]bool{}})
+	return e
+}
+
+// follow keeps the set of custom domains in step with the routing table.
+func (e *edge) follow(ctx context.Context, src router.TableSource) {
+	var after int64
+	for ctx.Err() == nil {
+		t, err := src.Table(ctx, after)
+		if err != nil {
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+			continue
+		}
+		after = t.Version
+		hs := &hostSet{exact: map[string]bool{}}
+		for _, a := range t.Apps {
+			for _, d := range a.Domains {
+				if w, ok := strings.CutPrefix(d, "*"); ok {
+					hs.wild = append(hs.wild, w)
+				} else {
+					hs.exact[d] = true
+				}
+			}
+		}
+		e.custom.Store(hs)
+	}
+}
+
+func (e *edge) isApp(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	if host == "" || net.ParseIP(host) != nil || host == e.base {
+		return false
+	}
+	if strings.HasSuffix(host, "."+e.base) {
+		return true
+	}
+	hs := e.custom.Load()
+	if hs.exact[host] {
+		return true
+	}
+	for _, w := range hs.wild {
+		if strings.HasSuffix(host, w) && !strings.Contains(strings.TrimSuffix(host, w), ".") {
+			return true
+		}
+	}
+	return false
+}
+
+func (e *edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if e.isApp(r.Host) {
+		e.router.ServeHTTP(w, r)
+		return
+	}
+	e.api.ServeHTTP(w, r)
+}
+
+// accessLog writes the router's access lines into each app's log stream
+// (<log dir>/<app>.router.log, in the log driver's line format) from a
+// goroutine of its own, so requests never wait on the disk; when it falls
+// behind, lines are dropped and counted.
+type accessLog struct {
+	dir     string
+	ch      chan router.AccessEntry
+	dropped atomic.Int64
+	mu      sync.Mutex
+	files   map[string]*os.File
+}
+
+func newAccessLog(dir string) *accessLog {
+	return &accessLog{dir: dir, ch: make(chan router.AccessEntry, 10000), files: map[string]*os.File{}}
+}
+
+func (l *accessLog) add(e router.AccessEntry) {
+	select {
+	case l.ch <- e:
+	default:
+		l.dropped.Add(1)
+	}
+}
+
+func (l *accessLog) run(ctx context.Context) {
+	defer func() {
+		for _, f := range l.files {
+			f.Close()
+		}
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case e := <-l.ch:
+			if controller.ValidateAppName(e.App) != nil {
+				continue
+			}
+			f := l.files[e.App]
+			if f == nil {
+				var err error
+				f, err = os.OpenFile(filepath.Join(l.dir, e.App+".router.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+				if err != nil {
+					continue
+				}
+				l.files[e.App] = f
+			}
+			fmt.Fprintf(f, "%s stdout at=info method=%s path=%q host=%s instance=%s status=%d bytes=%d duration=%s request_id=%s fwd=%s\n",
+				e.Time.UTC().Format(time.RFC3339Nano), e.Method, e.Path, e.Host, e.Instance, e.Status, e.Bytes,
+				e.Duration.Round(time.Microsecond), e.RequestID, e.RemoteAddr)
+		}
+	}
+}

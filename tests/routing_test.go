@@ -1,0 +1,140 @@
+package tests
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// getHost sends GET url with the given Host header, as a browser asking
+// for http://<host>:PORT/ would.
+func getHost(url, host string) (int, string, error) {
+	req, err := http.NewRequest("GET", url, nil)
+	if err != nil {
+		return 0, "", err
+	}
+	req.Host = host
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), err
+}
+
+// TestRoutingAndZeroDowntime: requests to the server's HTTP port reach an
+// app by its Host — default domain, custom domain, wildcard — spread over
+// its instances; unknown app hosts get 404 while other hosts reach the API;
+// under a bounded load through the router, a config change and a rollback
+// roll out with no failed request; the router's lines reach paas logs.
+func TestRoutingAndZeroDowntime(t *testing.T) {
+	ns := "paas-e2e-rt-" + randomHex(4)
+	s := runtimeServer(t, filepath.Join(t.TempDir(), "data"), ns)
+	c := importBusybox(t, ns)
+	defer c.Close()
+	t.Cleanup(func() { _ = exec.Command("ip", "link", "delete", fmt.Sprintf("ptste%d", os.Getpid()%100000)).Run() })
+	admin, _ := loginAdmin(t, s)
+	mustCLI(t, admin, "apps:create", "shop")
+	mustCLI(t, admin, "releases:create", "-a", "shop", "--image", busyboxImage, "--process", "web="+webCommand)
+	mustCLI(t, admin, "scale", "-a", "shop", "web=2")
+	mustCLI(t, admin, "domains:add", "-a", "shop", "shop.example.com")
+	mustCLI(t, admin, "domains:add", "-a", "shop", "*.shop.test")
+
+	// Both instances answer through the router.
+	seen := map[string]bool{}
+	waitUntil(t, "both instances to answer through the router", 40*time.Second, func() (bool, string) {
+		code, body, err := getHost(s.url+"/", "shop.localhost")
+		if err == nil && code == 200 {
+			seen[strings.Fields(body)[1]] = true
+		}
+		return len(seen) == 2, fmt.Sprint(code, " ", body, " ", err, " ", seen)
+	})
+	for _, host := range []string{"shop.example.com", "SHOP.example.com.", "a.shop.test"} {
+		if code, body, err := getHost(s.url+"/", host); err != nil || code != 200 || !strings.HasPrefix(body, "shop web.") {
+			t.Errorf("GET Host %s = %d %q, %v; want shop's page", host, code, body, err)
+		}
+	}
+	if code, _, err := getHost(s.url+"/", "nope.localhost"); err != nil || code != 404 {
+		t.Errorf("GET Host nope.localhost = %d, %v; want 404", code, err)
+	}
+	if code, body, err := getHost(s.url+"/v1/info", "127.0.0.1"); err != nil || code != 200 || !strings.Contains(body, "base_domain") {
+		t.Errorf("GET /v1/info by address = %d %q, %v; want the API", code, body, err)
+	}
+
+	// A bounded load through the router while two rollouts happen.
+	var ok, failed atomic.Int64
+	var mu sync.Mutex
+	var failures []string
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 20000; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				code, body, err := getHost(s.url+"/", "shop.localhost")
+				if err != nil || code != 200 {
+					failed.Add(1)
+					mu.Lock()
+					failures = append(failures, fmt.Sprintf("%d %q %v", code, body, err))
+					mu.Unlock()
+				} else {
+					ok.Add(1)
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		}()
+	}
+	waitRelease := func(v string) {
+		waitUntil(t, "every answer to come from "+v, 60*time.Second, func() (bool, string) {
+			for i := 0; i < 4; i++ {
+				_, body, _ := getHost(s.url+"/", "shop.localhost")
+				if !strings.HasSuffix(strings.TrimSpace(body), v) {
+					return false, body
+				}
+			}
+			out, _, _ := cli(t, admin, "ps", "-a", "shop")
+			return strings.Count(out, " "+v+" ") == 2 && !strings.Contains(out, "stopping"), out
+		})
+	}
+	mustCLI(t, admin, "config:set", "-a", "shop", "GREETING=bonjour") // v2
+	waitRelease("v2")
+	mustCLI(t, admin, "rollback", "-a", "shop", "v1") // v3
+	waitRelease("v3")
+	time.Sleep(time.Second)
+	close(stop)
+	wg.Wait()
+	t.Logf("through the router during two rollouts: %d requests ok, %d failed", ok.Load(), failed.Load())
+	if failed.Load() != 0 || ok.Load() < 100 {
+		if len(failures) > 5 {
+			failures = failures[:5]
+		}
+		t.Errorf("%d of %d requests failed, want 0; first: %v", failed.Load(), ok.Load()+failed.Load(), failures)
+	}
+
+	// The router's access lines are in the app's logs.
+	waitUntil(t, "router lines in paas logs", 10*time.Second, func() (bool, string) {
+		out, _, _ := cli(t, admin, "logs", "-a", "shop", "--ps", "router", "-n", "5")
+		return strings.Contains(out, "paas[router]: at=info method=GET") && strings.Contains(out, "status=200"), out
+	})
+	mustCLI(t, admin, "apps:destroy", "shop", "--confirm", "shop")
+	waitUntil(t, "no containers left", 30*time.Second, func() (bool, string) {
+		ctrs, err := c.Containers(context.Background())
+		return err == nil && len(ctrs) == 0, fmt.Sprint(len(ctrs), err)
+	})
+}
