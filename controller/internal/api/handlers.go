@@ -2,9 +2,9 @@ package api
 
 import (
 	"context"
+	"crypto/rsa"
 	"fmt"
 	"io"
-	"crypto/rsa"
 	"net"
 	"net/http"
 	"os"

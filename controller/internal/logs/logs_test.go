@@ -74,7 +74,9 @@ func TestMergeFilterFollow(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var out syncBuf
 	done := make(chan error)
-	go func() { done <- Write(ctx, &out, Options{App: "shop", Dir: dir, Lines: 1, Follow: true, Poll: 20 * time.Millisecond}) }()
+	go func() {
+		done <- Write(ctx, &out, Options{App: "shop", Dir: dir, Lines: 1, Follow: true, Poll: 20 * time.Millisecond})
+	}()
 	time.Sleep(100 * time.Millisecond)
 	writeFile(t, filepath.Join(dir, "shop.web.1.v3.aaaaaa.log"), "2026-11-22T21:00:04Z stdout later\n")
 	writeFile(t, filepath.Join(dir, "shop.web.3.v3.eeeeee.log"), "2026-11-22T21:00:05Z stdout newcomer\n")
