@@ -138,3 +138,53 @@ func TestRoutingAndZeroDowntime(t *testing.T) {
 		return err == nil && len(ctrs) == 0, fmt.Sprint(len(ctrs), err)
 	})
 }
+
+// TestStandaloneRouterOutlivesController: paas router follows a remote
+// controller; when the controller is killed, it keeps serving the last
+// table.
+func TestStandaloneRouterOutlivesController(t *testing.T) {
+	ns := "paas-e2e-rt-" + randomHex(4)
+	s := runtimeServer(t, filepath.Join(t.TempDir(), "data"), ns)
+	c := importBusybox(t, ns)
+	defer c.Close()
+	t.Cleanup(func() { _ = exec.Command("ip", "link", "delete", fmt.Sprintf("ptste%d", os.Getpid()%100000)).Run() })
+	admin, token := loginAdmin(t, s)
+	mustCLI(t, admin, "apps:create", "shop")
+	mustCLI(t, admin, "releases:create", "-a", "shop", "--image", busyboxImage, "--process", "web="+webCommand)
+
+	var stderr syncBuffer
+	rt := exec.Command(paasBin, "router", "--controller", s.url, "--token", token, "--listen", "127.0.0.1:0")
+	rt.Env = baseEnv(t.TempDir())
+	rt.Stderr = &stderr
+	if err := rt.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rt.Process.Kill(); _ = rt.Wait() })
+	var url string
+	waitUntil(t, "the router to listen", 10*time.Second, func() (bool, string) {
+		if m := listeningRE.FindStringSubmatch(stderr.String()); m != nil {
+			url = "http://" + m[1]
+			return true, ""
+		}
+		return false, stderr.String()
+	})
+	waitUntil(t, "the app through the standalone router", 40*time.Second, func() (bool, string) {
+		code, body, err := getHost(url+"/", "shop.localhost")
+		return err == nil && code == 200 && strings.HasPrefix(body, "shop web.1"), fmt.Sprint(code, body, err)
+	})
+	s.kill9(t)
+	for i := 0; i < 20; i++ {
+		if code, body, err := getHost(url+"/", "shop.localhost"); err != nil || code != 200 {
+			t.Fatalf("with the controller killed, request %d through the router = %d %q, %v", i, code, body, err)
+		}
+	}
+	// Clean up the app's container: a new controller on the same state
+	// destroys the app.
+	s2 := runtimeServer(t, s.dataDir, ns)
+	login(t, s2, admin, "admin", token)
+	mustCLI(t, admin, "apps:destroy", "shop", "--confirm", "shop")
+	waitUntil(t, "no containers left", 30*time.Second, func() (bool, string) {
+		ctrs, err := c.Containers(context.Background())
+		return err == nil && len(ctrs) == 0, fmt.Sprint(len(ctrs), err)
+	})
+}

@@ -20,7 +20,7 @@ func main() {
 		Stderr: os.Stderr,
 		Getenv: os.Getenv,
 	}
-	code := cli.Main(ctx, env, os.Args[1:], serve.Command(os.LookupEnv), serve.LogDriverCommand())
+	code := cli.Main(ctx, env, os.Args[1:], serve.Command(os.LookupEnv), serve.RouterCommand(os.LookupEnv), serve.LogDriverCommand())
 	stop()
 	os.Exit(code)
 }

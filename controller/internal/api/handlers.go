@@ -558,10 +558,10 @@ func (s *server) routingTable(w http.ResponseWriter, r *http.Request, _ store.Ac
 	var after int64
 	if v := q.Get("after"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 0 {
+		if err != nil {
 			return controller.Errorf(controller.ErrInvalid, "invalid after %q: want a table version", clip(v))
 		}
-		after = n
+		after = n // a negative version asks for the current table
 	}
 	wait := 30 * time.Second
 	if v := q.Get("wait"); v != "" {

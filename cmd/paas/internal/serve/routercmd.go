@@ -1,0 +1,92 @@
+package serve
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
+
+	"paas/controller"
+	"paas/router"
+)
+
+// RouterCommand returns "paas router": the router alone, following a
+// controller over its API, so that restarting the controller never stops
+// app traffic. lookupEnv reads the environment (os.LookupEnv in main).
+func RouterCommand(lookupEnv func(string) (string, bool)) *cobra.Command {
+	var (
+		controllerURL, token, listen, metricsListen, baseDomain string
+		logLevel, logFormat                                     string
+	)
+	cmd := &cobra.Command{
+		Use:   "router",
+		Short: "Run the router alone, following a remote controller's routing table",
+		Long: `Run the router alone: it follows the routing table of the controller at
+--controller (list, then watch) with an admin API token, and serves app traffic on
+--listen. When the controller is unreachable it keeps serving the last table it had.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			for flag, dst := range map[string]*string{"controller": &controllerURL, "token": &token, "listen": &listen, "metrics-listen": &metricsListen, "base-domain": &baseDomain} {
+				if f := cmd.Flags().Lookup(flag); !f.Changed {
+					if v, ok := lookupEnv(envName("router-" + flag)); ok {
+						*dst = v
+					}
+				}
+			}
+			if token == "" {
+				return errors.New("no API token: give --token or PAAS_ROUTER_TOKEN (an admin's token)")
+			}
+			client, err := controller.NewClient(controllerURL, token, &http.Client{})
+			if err != nil {
+				return err
+			}
+			cmd.SilenceUsage = true
+			log := newLogger(Settings{LogLevel: logLevel, LogFormat: logFormat}, cmd.ErrOrStderr())
+			rtr, err := router.New(router.Options{BaseDomain: baseDomain, Logger: log, AccessLog: func(e router.AccessEntry) {
+				log.Info("request", "app", e.App, "instance", e.Instance, "method", e.Method, "path", e.Path, "status", e.Status,
+					"bytes", e.Bytes, "duration", e.Duration, "request_id", e.RequestID)
+			}})
+			if err != nil {
+				return err
+			}
+			ln, err := net.Listen("tcp", listen)
+			if err != nil {
+				return fmt.Errorf("listen on %s: %w", listen, err)
+			}
+			log.Info("listening", "addr", ln.Addr().String(), "controller", controllerURL)
+			g, ctx := errgroup.WithContext(cmd.Context())
+			g.Go(func() error { return rtr.Run(ctx, client) })
+			g.Go(func() error { return rtr.Serve(ctx, ln) })
+			if metricsListen != "" {
+				ms := &http.Server{Addr: metricsListen, Handler: rtr.MetricsHandler(), ReadHeaderTimeout: 5 * time.Second}
+				g.Go(func() error {
+					if err := ms.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
+						return err
+					}
+					return nil
+				})
+				g.Go(func() error {
+					<-ctx.Done()
+					sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+					defer cancel()
+					return ms.Shutdown(sctx)
+				})
+			}
+			return g.Wait()
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&controllerURL, "controller", "http://127.0.0.1:8000", "the controller's API URL [env PAAS_ROUTER_CONTROLLER]")
+	fs.StringVar(&token, "token", "", "an admin API token [env PAAS_ROUTER_TOKEN]")
+	fs.StringVar(&listen, "listen", ":80", "address for app traffic [env PAAS_ROUTER_LISTEN]")
+	fs.StringVar(&metricsListen, "metrics-listen", "", "address for /metrics (Prometheus); empty for none [env PAAS_ROUTER_METRICS_LISTEN]")
+	fs.StringVar(&baseDomain, "base-domain", "localhost", "apps answer at <app>.<base-domain> unless the controller says otherwise [env PAAS_ROUTER_BASE_DOMAIN]")
+	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&logFormat, "log-format", "text", "log format: text or json")
+	return cmd
+}
