@@ -429,3 +429,13 @@ func (c *Client) Run(ctx context.Context, app, command string, detached bool, ou
 	}
 	return code, nil
 }
+
+// Restart replaces an app's instances of a process type ("" for all) as a
+// rolling restart: new ones first, old ones once the new are healthy.
+func (c *Client) Restart(ctx context.Context, app, process string) error {
+	body := map[string]string{}
+	if process != "" {
+		body["type"] = process
+	}
+	return c.do(ctx, "POST", appPath(app, "restart"), body, nil)
+}

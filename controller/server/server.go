@@ -116,6 +116,7 @@ func Open(ctx context.Context, opt Options) (*Controller, error) {
 	var instances func(context.Context, string) ([]controller.Instance, error)
 	var events func(string) []controller.Event
 	var run func(context.Context, string, string, bool, io.Writer) (int, error)
+	var restart func(context.Context, string, string) error
 	if opt.Runtime != nil {
 		so := opt.Scheduler
 		c.sched = scheduler.New(scheduler.Options{
@@ -126,6 +127,18 @@ func Open(ctx context.Context, opt Options) (*Controller, error) {
 		})
 		changed = c.sched.Notify
 		run = c.sched.RunOneOff
+		restart = func(ctx context.Context, app, process string) error {
+			procs, err := st.Formation(ctx, app)
+			if err != nil {
+				return err
+			}
+			types := make([]string, 0, len(procs))
+			for _, p := range procs {
+				types = append(types, p.Type)
+			}
+			c.sched.Restart(app, process, types)
+			return nil
+		}
 		instances = c.sched.Instances
 		events = func(app string) []controller.Event {
 			var out []controller.Event
@@ -142,6 +155,7 @@ func Open(ctx context.Context, opt Options) (*Controller, error) {
 		Events:             events,
 		LogDir:             opt.LogDir,
 		Run:                run,
+		Restart:            restart,
 		Store:              st,
 		Logger:             opt.Logger,
 		BaseDomain:         opt.BaseDomain,

@@ -67,6 +67,9 @@ type Options struct {
 	// LogDir holds the instances' log files; if empty, logs show only
 	// platform events.
 	LogDir string
+	// Restart replaces an app's instances of a process type ("" for all)
+	// as a rollout; if nil, restarts are refused.
+	Restart func(ctx context.Context, app, process string) error
 	// Run runs a one-off command (paas run); if nil, runs are refused.
 	Run func(ctx context.Context, app, command string, detached bool, out io.Writer) (int, error)
 }
@@ -152,6 +155,7 @@ func (s *server) routes() []route {
 		{"GET /v1/apps/{app}/events", appMember, s.listEvents},
 		{"GET /v1/apps/{app}/logs", appMember, s.appLogs},
 		{"POST /v1/apps/{app}/run", appMember, s.run},
+		{"POST /v1/apps/{app}/restart", appMember, s.restart},
 		{"GET /v1/routing", adminOnly, s.routingTable},
 
 		{"GET /v1/apps/{app}/domains", appMember, s.listDomains},

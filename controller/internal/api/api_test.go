@@ -47,7 +47,8 @@ func newEnv(t *testing.T) *env {
 	t.Cleanup(func() { st.Close() })
 	e := &env{t: t, st: st, h: New(Options{Store: st, Routes: routing.New("localhost"),
 		// The runtime is not under test here: a run that succeeds at once.
-		Run: func(context.Context, string, string, bool, io.Writer) (int, error) { return 0, nil }}), actors: map[string]store.Actor{}, tokens: map[string]string{}}
+		Run:     func(context.Context, string, string, bool, io.Writer) (int, error) { return 0, nil },
+		Restart: func(context.Context, string, string) error { return nil }}), actors: map[string]store.Actor{}, tokens: map[string]string{}}
 	var secret string
 	if _, err := st.Bootstrap(ctx, func(s string) error { secret = s; return nil }); err != nil {
 		t.Fatal(err)
@@ -208,6 +209,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 		{"GET /v1/apps/{app}/events", "/v1/apps/{app}/events", "", members},
 		{"GET /v1/apps/{app}/logs", "/v1/apps/{app}/logs", "", members},
 		{"POST /v1/apps/{app}/run", "/v1/apps/{app}/run", `{"command":"true","detached":true}`, members},
+		{"POST /v1/apps/{app}/restart", "/v1/apps/{app}/restart", `{"type":"web"}`, members},
 		{"GET /v1/routing", "/v1/routing", "", admins},
 		{"GET /v1/apps/{app}/domains", "/v1/apps/{app}/domains", "", members},
 		{"POST /v1/apps/{app}/domains", "/v1/apps/{app}/domains", `{"name":"{newdomain}"}`, members},

@@ -674,3 +674,36 @@ func (s *server) run(w http.ResponseWriter, r *http.Request, _ store.Actor) erro
 	w.Header().Set(ExitCodeTrailer, strconv.Itoa(code))
 	return nil
 }
+
+// restart replaces an app's instances, all or of one process type, as a
+// rolling restart.
+func (s *server) restart(w http.ResponseWriter, r *http.Request, _ store.Actor) error {
+	var in struct {
+		Type string `json:"type,omitempty"`
+	}
+	if err := decode(w, r, &in); err != nil {
+		return err
+	}
+	if s.opt.Restart == nil {
+		return controller.Errorf(controller.ErrInvalid, "this server runs no apps (no container runtime)")
+	}
+	app := r.PathValue("app")
+	procs, err := s.opt.Store.Formation(r.Context(), app)
+	if err != nil {
+		return err
+	}
+	if in.Type != "" {
+		found := false
+		for _, p := range procs {
+			found = found || p.Type == in.Type
+		}
+		if !found {
+			return controller.Errorf(controller.ErrInvalid, "%s has no process type %s", app, clip(in.Type))
+		}
+	}
+	if err := s.opt.Restart(r.Context(), app, in.Type); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusAccepted, map[string]string{"status": "restarting"})
+	return nil
+}

@@ -8,6 +8,7 @@ package scheduler
 import (
 	"fmt"
 	"sort"
+	"time"
 
 	"paas/controller"
 	"paas/runtime"
@@ -20,6 +21,9 @@ type Target struct {
 	Image     string
 	Env       map[string]string
 	Processes []controller.Process
+	// RestartedAt asks, per process type, for every instance created
+	// before it to be replaced, as a rollout (paas ps:restart).
+	RestartedAt map[string]time.Time
 }
 
 // Observed is a running or exited instance as the loop sees it.
@@ -114,7 +118,7 @@ func planApp(t Target, insts []Observed) []Action {
 			switch {
 			case o.State == runtime.StateStopped:
 				acts = append(acts, Action{Stop: o.ID, Reason: fmt.Sprintf("%s exited with code %d", o.Name(), o.ExitCode), Key: key})
-			case o.Release == t.Release:
+			case o.Release == t.Release && !o.Created.Before(t.RestartedAt[ty]):
 				cur = append(cur, o)
 			default:
 				old = append(old, o)

@@ -104,3 +104,17 @@ func TestPlanDuplicatesAndOneOffs(t *testing.T) {
 		t.Errorf("start spec (-want +got):\n%s", diff)
 	}
 }
+
+func TestPlanRestart(t *testing.T) {
+	old := inst("shop", 1, "web", 1, runtime.StateRunning, true)
+	tg := Target{App: "shop", Release: 1, Processes: []controller.Process{{Type: "web", Quantity: 1}},
+		RestartedAt: map[string]time.Time{"web": old.Created.Add(time.Second)}}
+	if diff := cmp.Diff([]string{"+shop/web.1@v1"}, summary(Plan([]Target{tg}, []Observed{old}))); diff != "" {
+		t.Errorf("Plan after a restart request (-want +got):\n%s", diff)
+	}
+	fresh := inst("shop", 1, "web", 1, runtime.StateRunning, true)
+	fresh.ID, fresh.Created = "shop.web.1.v1.new", old.Created.Add(2*time.Second)
+	if diff := cmp.Diff([]string{"-shop.web.1.v1"}, summary(Plan([]Target{tg}, []Observed{old, fresh}))); diff != "" {
+		t.Errorf("Plan once the replacement is healthy (-want +got):\n%s", diff)
+	}
+}

@@ -97,6 +97,7 @@ type Scheduler struct {
 	slots    map[string]*slot
 	events   []Event
 	runs     int // one-off runs started, to number them
+	restarts map[string]map[string]time.Time // app → process type → restart requested at
 }
 
 // New returns a Scheduler.
@@ -125,6 +126,7 @@ func New(opt Options) *Scheduler {
 	return &Scheduler{
 		opt: opt, log: opt.Logger, kick: make(chan struct{}, 1), clock: time.Now,
 		health: map[string]*health{}, stopping: map[string]bool{}, slots: map[string]*slot{},
+		restarts: map[string]map[string]time.Time{},
 	}
 }
 
@@ -192,9 +194,11 @@ func (s *Scheduler) Reconcile(ctx context.Context) error {
 	}
 	now := s.clock()
 	targets := make([]Target, 0, len(deps))
+	s.mu.Lock()
 	for _, d := range deps {
-		targets = append(targets, Target{App: d.App, Release: d.Release, Image: d.Image, Env: d.Config, Processes: d.Processes})
+		targets = append(targets, Target{App: d.App, Release: d.Release, Image: d.Image, Env: d.Config, Processes: d.Processes, RestartedAt: s.restarts[d.App]})
 	}
+	s.mu.Unlock()
 	observed := s.observe(ctx, insts, now)
 
 	// A release whose new instances failed before they were healthy is
@@ -600,4 +604,25 @@ func (s *Scheduler) Instances(ctx context.Context, app string) ([]controller.Ins
 		return out[i].Name < out[j].Name || (out[i].Name == out[j].Name && out[i].Release > out[j].Release)
 	})
 	return out, nil
+}
+
+// Restart replaces the app's instances of a process type ("" for all
+// types) as a rollout: new ones first, old ones once the new are healthy.
+// The request lives in memory: a restart of paas server forgets it.
+func (s *Scheduler) Restart(app, process string, types []string) {
+	now := s.clock()
+	s.mu.Lock()
+	m := map[string]time.Time{}
+	for k, v := range s.restarts[app] {
+		m[k] = v
+	}
+	for _, ty := range types {
+		if process == "" || ty == process {
+			m[ty] = now
+		}
+	}
+	s.restarts[app] = m
+	s.mu.Unlock()
+	s.event(app, "restarting %s", map[bool]string{true: "all processes", false: process}[process == ""])
+	s.Notify()
 }

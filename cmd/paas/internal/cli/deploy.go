@@ -223,6 +223,29 @@ func (r *runner) addScaleCommands(root *cobra.Command) {
 		})),
 		r.appFlag(r.logsCommand()),
 		r.appFlag(r.runCommand()),
+		r.jsonFlag(r.appFlag(r.limitsCommand())),
+		r.appFlag(&cobra.Command{
+			Use:     "ps:restart [TYPE]",
+			Aliases: []string{"restart"},
+			Short:   "Restart an app's instances, all or of one process type, with no downtime",
+			GroupID: groupDeploy,
+			Args:    nargs(0, 1),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				c, app, err := r.appClient(cmd.Context())
+				if err != nil {
+					return err
+				}
+				if err := c.Restart(cmd.Context(), app, firstOf(args...)); err != nil {
+					return err
+				}
+				what := "all processes"
+				if len(args) == 1 {
+					what = args[0] + " processes"
+				}
+				r.printf("Restarting %s of %s... started (paas ps shows the progress)\n", what, app)
+				return nil
+			},
+		}),
 		r.jsonFlag(r.appFlag(&cobra.Command{
 			Use:     "formation",
 			Aliases: []string{"ps:formation"},
@@ -303,6 +326,54 @@ func (r *runner) runCommand() *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVarP(&detached, "detached", "d", false, "run in the background; the output goes to paas logs")
+	return cmd
+}
+
+// limitsCommand is paas limits:set web=512M [--cpu 0.5], as Deis has it:
+// limits without changing the scale.
+func (r *runner) limitsCommand() *cobra.Command {
+	var cpu string
+	cmd := &cobra.Command{
+		Use:     "limits:set TYPE=MEMORY... [--cpu CORES]",
+		Short:   "Set the memory (and CPU) limit of process types: web=512M; 0 for the default",
+		GroupID: groupDeploy,
+		Args:    cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var ups []controller.ProcessUpdate
+			for _, a := range args {
+				typ, mem, ok := strings.Cut(a, "=")
+				if !ok {
+					return fmt.Errorf("invalid limit %q: use TYPE=MEMORY, e.g. web=512M", a)
+				}
+				if err := controller.ValidateProcessType(typ); err != nil {
+					return err
+				}
+				m, err := parseMemory(mem)
+				if err != nil {
+					return err
+				}
+				u := controller.ProcessUpdate{Type: typ, Memory: &m}
+				if cpu != "" {
+					c, err := parseCPU(cpu)
+					if err != nil {
+						return err
+					}
+					u.CPU = &c
+				}
+				ups = append(ups, u)
+			}
+			c, app, err := r.appClient(cmd.Context())
+			if err != nil {
+				return err
+			}
+			ps, err := c.Scale(cmd.Context(), app, ups)
+			if err != nil {
+				return err
+			}
+			return r.show(ps, formationTable(ps).render)
+		},
+	}
+	cmd.Flags().StringVar(&cpu, "cpu", "", "CPU limit of each instance in cores: 0.5, 2...; 0 for the default")
 	return cmd
 }
 
