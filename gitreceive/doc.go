@@ -37,7 +37,9 @@
 // empty and delete-only pushes, has no hook between unpack and ref update,
 // and cannot read thin packs, so no-thin is advertised). Upload-pack is the
 // system git's, which reads only and speaks the negotiation a real "git
-// fetch" needs; go-git's does not (see internal/repo.UploadPack).
+// fetch" needs; go-git's does not (see internal/repo.UploadPack). A push
+// from a shallow clone is accepted when this repository holds the commits
+// where the clone's history is cut, and refused otherwise.
 //
 // Repositories live in Options.ReposDir as <app>.git. They are made by
 // CreateRepo, and lazily by the first push or clone of an app the controller

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -103,8 +102,7 @@ type accessLog struct {
 	dir     string
 	ch      chan router.AccessEntry
 	dropped atomic.Int64
-	mu      sync.Mutex
-	files   map[string]*os.File
+	files   map[string]*os.File // owned by run
 }
 
 func newAccessLog(dir string) *accessLog {
