@@ -51,6 +51,11 @@ type Options struct {
 	Scheduler SchedulerOptions
 	// LogDir is where the runtime writes instances' logs, for paas logs.
 	LogDir string
+	// Builder builds pushed source for Deploy; if nil, pushes are refused.
+	Builder Builder
+	// AppDestroyed is called after an app is destroyed, to remove what
+	// other components keep for it (its git repository, its images).
+	AppDestroyed func(app string)
 }
 
 // Runtime runs instances on a node: *runtime.Runtime, or a remote node
@@ -156,6 +161,7 @@ func Open(ctx context.Context, opt Options) (*Controller, error) {
 		LogDir:             opt.LogDir,
 		Run:                run,
 		Restart:            restart,
+		AppDestroyed:       opt.AppDestroyed,
 		Store:              st,
 		Logger:             opt.Logger,
 		BaseDomain:         opt.BaseDomain,

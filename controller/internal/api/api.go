@@ -67,6 +67,8 @@ type Options struct {
 	// LogDir holds the instances' log files; if empty, logs show only
 	// platform events.
 	LogDir string
+	// AppDestroyed is called after an app is destroyed; may be nil.
+	AppDestroyed func(app string)
 	// Restart replaces an app's instances of a process type ("" for all)
 	// as a rollout; if nil, restarts are refused.
 	Restart func(ctx context.Context, app, process string) error

@@ -106,6 +106,9 @@ func (s *server) destroyApp(w http.ResponseWriter, r *http.Request, who store.Ac
 	if err := s.opt.Store.DestroyApp(r.Context(), who, r.PathValue("app")); err != nil {
 		return err
 	}
+	if s.opt.AppDestroyed != nil {
+		s.opt.AppDestroyed(r.PathValue("app"))
+	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

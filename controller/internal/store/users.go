@@ -325,3 +325,12 @@ func (s *Store) KeyOwner(ctx context.Context, fingerprint string) (Actor, error)
 	}
 	return Actor{UserID: u.ID, Name: u.Name, Admin: u.Admin}, nil
 }
+
+// UserID returns a user's ID, for acting as them.
+func (s *Store) UserID(ctx context.Context, name string) (int64, error) {
+	var u user
+	if err := s.db.WithContext(ctx).Where("name = ?", name).Take(&u).Error; err != nil {
+		return 0, notFound(err, "no user named %s", name)
+	}
+	return u.ID, nil
+}

@@ -14,7 +14,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -22,6 +21,7 @@ import (
 
 	"paas/controller"
 	"paas/controller/server"
+	"paas/gitreceive"
 	"paas/router"
 	"paas/runtime"
 	"paas/runtime/network"
@@ -78,12 +78,12 @@ func Run(ctx context.Context, s Settings, out, logw io.Writer) error {
 	}
 	defer ln.Close()
 	httpPort := ln.Addr().(*net.TCPAddr).Port
-	sshPort := 2222
-	if _, p, err := net.SplitHostPort(s.SSHListen); err == nil {
-		if n, err := strconv.Atoi(p); err == nil {
-			sshPort = n
-		}
+	sshLn, err := net.Listen("tcp", s.SSHListen)
+	if err != nil {
+		return fmt.Errorf("listen on %s for git: %w", s.SSHListen, err)
 	}
+	defer sshLn.Close()
+	sshPort := sshLn.Addr().(*net.TCPAddr).Port
 
 	var nw *network.Network
 	nw, err = network.New(network.Config{Name: "paas", Bridge: s.Bridge, Subnet: s.Subnet,
@@ -106,6 +106,7 @@ func Run(ctx context.Context, s Settings, out, logw io.Writer) error {
 	}
 
 	var ctl *server.Controller
+	var git *gitreceive.Server
 	health := func(ctx context.Context) controller.Health {
 		ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		defer cancel()
@@ -140,12 +141,30 @@ func Run(ctx context.Context, s Settings, out, logw io.Writer) error {
 		Runtime:    runner,
 		Scheduler:  server.SchedulerOptions{HealthTimeout: s.HealthTimeout},
 		LogDir:     logDir,
+		AppDestroyed: func(app string) {
+			if git == nil {
+				return
+			}
+			if err := git.RemoveRepo(context.WithoutCancel(ctx), app); err != nil {
+				log.Warn("cannot remove the git repository of a destroyed app", "app", app, "err", err)
+			}
+		},
 	})
 	if err != nil {
 		return err
 	}
 	defer ctl.Close()
 	log.Info("state store open", "database", ctl.Dialect(), "data_dir", s.DataDir)
+
+	git, err = gitreceive.New(gitreceive.Options{
+		Controller:  gitController{ctl},
+		ReposDir:    filepath.Join(s.DataDir, "repos"),
+		HostKeyFile: filepath.Join(s.DataDir, "ssh_host_ed25519_key"),
+		Logger:      log.With("component", "gitreceive"),
+	})
+	if err != nil {
+		return err
+	}
 
 	token, created, err := ctl.Bootstrap(ctx)
 	if err != nil {
@@ -186,6 +205,10 @@ func Run(ctx context.Context, s Settings, out, logw io.Writer) error {
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return rtr.Run(gctx, ctl) })
+	g.Go(func() error {
+		log.Info("git push over SSH", "addr", sshLn.Addr().String(), "host_key", git.HostKeyFingerprint())
+		return git.Serve(gctx, sshLn)
+	})
 	g.Go(func() error { front.follow(gctx, ctl); return nil })
 	g.Go(func() error { access.run(gctx); return nil })
 	g.Go(func() error {
@@ -228,4 +251,19 @@ func LogDriverCommand() *cobra.Command {
 			runtime.RunLogDriver(args[0])
 		},
 	}
+}
+
+// gitController lets gitreceive reach the controller.
+type gitController struct{ ctl *server.Controller }
+
+func (g gitController) UserForKey(ctx context.Context, fingerprint string) (string, error) {
+	return g.ctl.UserForKey(ctx, fingerprint)
+}
+
+func (g gitController) CanPush(ctx context.Context, user, app string) error {
+	return g.ctl.CanPush(ctx, user, app)
+}
+
+func (g gitController) Deploy(ctx context.Context, req gitreceive.DeployRequest) (controller.Release, error) {
+	return g.ctl.Deploy(ctx, server.DeployRequest{App: req.App, User: req.User, Rev: req.Rev, Source: req.Source, Output: req.Output})
 }

@@ -1,0 +1,156 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"paas/controller"
+	"paas/controller/internal/store"
+)
+
+// Builder turns pushed source into an image. The builder component
+// implements it; paas server adapts one to the other.
+type Builder interface {
+	Build(ctx context.Context, req BuildRequest) (BuildResult, error)
+}
+
+// BuildRequest is one build of an app's source.
+type BuildRequest struct {
+	App       string
+	Tag       string            // completes the image name, e.g. build-12
+	Source    io.Reader         // tar stream of the tree
+	BuildArgs map[string]string // the app's config vars
+	Output    io.Writer         // build output, for the pusher
+}
+
+// BuildResult is a built image.
+type BuildResult struct {
+	Image        string
+	Digest       string
+	ProcessTypes map[string]string
+}
+
+// DeployRequest is a push to deploy.
+type DeployRequest struct {
+	App, User, Rev string
+	Source         io.Reader
+	Output         io.Writer
+}
+
+// UserForKey resolves an SSH key fingerprint to its user's name.
+func (c *Controller) UserForKey(ctx context.Context, fingerprint string) (string, error) {
+	who, err := c.store.KeyOwner(ctx, fingerprint)
+	if err != nil {
+		return "", err
+	}
+	return who.Name, nil
+}
+
+func (c *Controller) actor(ctx context.Context, user string) (store.Actor, error) {
+	u, err := c.store.User(ctx, user)
+	if err != nil {
+		return store.Actor{}, err
+	}
+	return store.Actor{Name: u.Name, Admin: u.Admin, Addr: "git push"}, nil
+}
+
+// CanPush tells whether user may push to (and clone) app: its owner, a
+// collaborator or an admin.
+func (c *Controller) CanPush(ctx context.Context, user, app string) error {
+	u, err := c.store.User(ctx, user)
+	if err != nil {
+		return err
+	}
+	who := store.Actor{Name: u.Name, Admin: u.Admin}
+	if who.UserID, err = c.store.UserID(ctx, user); err != nil {
+		return err
+	}
+	role, err := c.store.Access(ctx, who, app)
+	if err != nil {
+		return err
+	}
+	if role == store.RoleNone && !who.Admin {
+		return controller.Errorf(controller.ErrForbidden, "you do not have access to app %s", app)
+	}
+	return nil
+}
+
+// Deploy builds the pushed tree, releases the image and waits for the
+// rollout: it returns the release once it is live, or an error saying why
+// the build or the rollout failed (the running release keeps serving).
+// Progress goes to req.Output, Heroku style.
+func (c *Controller) Deploy(ctx context.Context, req DeployRequest) (controller.Release, error) {
+	out := req.Output
+	if out == nil {
+		out = io.Discard
+	}
+	if c.opt.Builder == nil {
+		return controller.Release{}, controller.Errorf(controller.ErrInvalid, "this server has no builder: it cannot deploy pushes")
+	}
+	who, err := c.actor(ctx, req.User)
+	if err != nil {
+		return controller.Release{}, err
+	}
+	short := req.Rev
+	if len(short) > 7 {
+		short = short[:7]
+	}
+	cfg, err := c.store.Config(ctx, req.App)
+	if err != nil {
+		return controller.Release{}, err
+	}
+	b, err := c.store.CreateBuild(ctx, who, req.App, req.Rev)
+	if err != nil {
+		return controller.Release{}, err
+	}
+	fmt.Fprintf(out, "-----> Building %s from %s (build %d)\n", req.App, short, b.ID)
+	start := time.Now()
+	res, berr := c.opt.Builder.Build(ctx, BuildRequest{App: req.App, Tag: fmt.Sprintf("build-%d", b.ID), Source: req.Source, BuildArgs: cfg, Output: out})
+	fctx := context.WithoutCancel(ctx)
+	if berr != nil {
+		_, _ = c.store.FinishBuild(fctx, b.ID, controller.BuildFailed, "", "")
+		if errors.Is(berr, context.Canceled) {
+			return controller.Release{}, controller.Errorf(controller.ErrInvalid, "build %d cancelled", b.ID)
+		}
+		return controller.Release{}, controller.Errorf(controller.ErrInvalid, "build %d failed: %v", b.ID, berr)
+	}
+	if _, err := c.store.FinishBuild(fctx, b.ID, controller.BuildSucceeded, res.Image, res.Digest); err != nil {
+		return controller.Release{}, err
+	}
+	fmt.Fprintf(out, "-----> Built %s in %v\n", res.Image, time.Since(start).Round(100*time.Millisecond))
+	rel, err := c.store.CreateRelease(fctx, who, req.App, controller.NewRelease{Image: res.Image, Digest: res.Digest, ProcessTypes: res.ProcessTypes, Description: "Deploy " + short}, b.ID)
+	if err != nil {
+		return controller.Release{}, err
+	}
+	fmt.Fprintf(out, "-----> Releasing v%d, waiting for its instances to be healthy\n", rel.Version)
+	if c.sched == nil {
+		return rel, nil // nothing runs apps here; the release is recorded
+	}
+	c.sched.Notify()
+	rollout := time.Now()
+	for {
+		r, err := c.store.Release(fctx, req.App, rel.Version)
+		if err != nil {
+			return rel, err
+		}
+		switch r.Status {
+		case controller.ReleaseSucceeded:
+			fmt.Fprintf(out, "-----> v%d is live (rollout %v)\n", rel.Version, time.Since(rollout).Round(100*time.Millisecond))
+			if c.opt.WebURL != nil {
+				fmt.Fprintf(out, "       %s\n", c.opt.WebURL(req.App))
+			}
+			r.Config = nil
+			return r, nil
+		case controller.ReleaseFailed:
+			return r, controller.Errorf(controller.ErrInvalid, "release v%d failed, the previous release keeps serving: %s", rel.Version, r.Reason)
+		}
+		select {
+		case <-ctx.Done():
+			return rel, controller.Errorf(controller.ErrInvalid, "stopped waiting for v%d: %v (its rollout goes on)", rel.Version, ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
