@@ -35,6 +35,7 @@ func runtimeServer(t *testing.T, dataDir, ns string) *testServer {
 	bridge := fmt.Sprintf("ptste%d", os.Getpid()%100000)
 	return startServer(t, serverOptions{containerd: sock, dataDir: dataDir, namespace: ns, extra: []string{
 		"--bridge", bridge, "--subnet", "10.235.0.0/24", "--stop-grace", "2s", "--health-timeout", "20s",
+		"--build-bridge", fmt.Sprintf("ptstf%d", os.Getpid()%100000), "--build-subnet", "10.237.0.0/24",
 		"--cni-plugin-dir", "/usr/lib/cni",
 	}})
 }

@@ -20,7 +20,8 @@ func main() {
 		Stderr: os.Stderr,
 		Getenv: os.Getenv,
 	}
-	code := cli.Main(ctx, env, os.Args[1:], serve.Command(os.LookupEnv), serve.RouterCommand(os.LookupEnv), serve.LogDriverCommand())
+	code := cli.Main(ctx, env, os.Args[1:], serve.Command(os.LookupEnv), serve.RouterCommand(os.LookupEnv),
+		serve.StackCommand(os.LookupEnv), serve.BuildCommand(os.LookupEnv), serve.LogDriverCommand())
 	stop()
 	os.Exit(code)
 }

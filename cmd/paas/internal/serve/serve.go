@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
+	"paas/builder"
 	"paas/controller"
 	"paas/controller/server"
 	"paas/gitreceive"
@@ -104,6 +105,20 @@ func Run(ctx context.Context, s Settings, out, logw io.Writer) error {
 	if nw != nil {
 		runner = rt
 	}
+	// The builder's RUN steps get a bridge and subnet of their own.
+	var build server.Builder
+	bnw, err := network.New(network.Config{Name: "paas-build", Bridge: s.BuildBridge, Subnet: s.BuildSubnet,
+		PluginDirs: []string{s.CNIPluginDir}, StateDir: filepath.Join(s.DataDir, "network-build")})
+	if err != nil {
+		log.Warn("no network for builds: RUN steps get loopback only", "err", err)
+		bnw = nil
+	}
+	if b, err := builder.New(builder.Options{Address: s.Containerd, Namespace: s.Namespace, Network: bnw, Logger: log.With("component", "builder")}); err != nil {
+		log.Warn("no builder: pushes cannot deploy", "err", err)
+	} else {
+		defer b.Close()
+		build = builderAdapter{b}
+	}
 
 	var ctl *server.Controller
 	var git *gitreceive.Server
@@ -141,6 +156,7 @@ func Run(ctx context.Context, s Settings, out, logw io.Writer) error {
 		Runtime:    runner,
 		Scheduler:  server.SchedulerOptions{HealthTimeout: s.HealthTimeout},
 		LogDir:     logDir,
+		Builder:    build,
 		AppDestroyed: func(app string) {
 			if git == nil {
 				return

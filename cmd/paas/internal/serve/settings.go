@@ -29,6 +29,8 @@ type Settings struct {
 	Bridge          string
 	Subnet          string
 	CNIPluginDir    string
+	BuildBridge     string
+	BuildSubnet     string
 	StopGrace       time.Duration
 	HealthTimeout   time.Duration
 	LogLevel        string
@@ -51,6 +53,8 @@ func (s *Settings) register(fs *pflag.FlagSet) {
 	fs.StringVar(&s.Namespace, "namespace", "paas", "containerd namespace for everything paas runs")
 	fs.StringVar(&s.Bridge, "bridge", "paas0", "Linux bridge of the instances' network (one per install, at most 15 characters)")
 	fs.StringVar(&s.Subnet, "subnet", "10.77.0.0/16", "addresses of the instances' network")
+	fs.StringVar(&s.BuildBridge, "build-bridge", "paasbuild0", "Linux bridge of the builder's RUN steps")
+	fs.StringVar(&s.BuildSubnet, "build-subnet", "10.78.0.0/16", "addresses of the builder's RUN steps")
 	fs.StringVar(&s.CNIPluginDir, "cni-plugin-dir", "/usr/lib/cni", "directory of the CNI plugins (bridge, host-local, loopback)")
 	fs.DurationVar(&s.StopGrace, "stop-grace", 30*time.Second, "time between SIGTERM and SIGKILL when an instance stops")
 	fs.DurationVar(&s.HealthTimeout, "health-timeout", 60*time.Second, "how long a new web instance has to listen on $PORT")

@@ -1,0 +1,428 @@
+package builder
+
+import (
+	"archive/tar"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"paas/builder/internal/core"
+	"paas/builder/internal/dockerfile"
+	"paas/runtime/network"
+)
+
+// Error kinds. Build's errors match one of them with errors.Is when the
+// cause is the user's input or the user's code; anything else is an
+// internal failure (containerd, disk), or ctx's error when cancelled.
+var (
+	// ErrInvalid: the request or the source cannot be built as given — a
+	// bad app name, a malformed Dockerfile, an unsupported instruction, a
+	// missing COPY source, an unknown base image. The message names the
+	// Dockerfile line.
+	ErrInvalid = dockerfile.ErrInvalid
+	// ErrStepFailed: a RUN step exited non-zero or ran out of time.
+	ErrStepFailed = dockerfile.ErrStepFailed
+	// ErrNoFrontEnd: the source has no Dockerfile, and buildpack builds do
+	// not exist yet.
+	ErrNoFrontEnd = errors.New("no Dockerfile in the source (buildpack builds are not available yet)")
+)
+
+// Options configure a Builder. Zero values are documented per field.
+type Options struct {
+	// Address is containerd's gRPC socket. Required.
+	Address string
+	// Namespace is the containerd namespace images and build containers
+	// live in; if empty, "paas".
+	Namespace string
+	// Snapshotter unpacks layers; if empty, "overlayfs".
+	Snapshotter string
+	// Network gives RUN steps network access (use a bridge and subnet of
+	// the builder's own). If nil, RUN steps have loopback only.
+	Network *network.Network
+	// ResolvConf is the host file mounted at /etc/resolv.conf in RUN steps
+	// that have a network; if empty, /etc/resolv.conf.
+	ResolvConf string
+	// Pull lets FROM and COPY --from pull an image that is not in
+	// containerd from its registry. If false, they use local images only.
+	Pull bool
+	// Limits are the defaults for every build; a Request's non-zero limits
+	// override them.
+	Limits Limits
+	// Logger receives the builder's own events (not build output); if nil,
+	// nothing is logged.
+	Logger *slog.Logger
+}
+
+// Limits bound a build. Zero means no limit.
+type Limits struct {
+	Memory      int64         // bytes, per RUN step container
+	CPUs        float64       // cores, per RUN step container
+	Pids        int64         // processes, per RUN step container
+	StepTimeout time.Duration // wall clock, per RUN step
+	Timeout     time.Duration // wall clock, whole build
+}
+
+func (l Limits) or(d Limits) Limits {
+	if l.Memory == 0 {
+		l.Memory = d.Memory
+	}
+	if l.CPUs == 0 {
+		l.CPUs = d.CPUs
+	}
+	if l.Pids == 0 {
+		l.Pids = d.Pids
+	}
+	if l.StepTimeout == 0 {
+		l.StepTimeout = d.StepTimeout
+	}
+	if l.Timeout == 0 {
+		l.Timeout = d.Timeout
+	}
+	return l
+}
+
+// Request is one build.
+type Request struct {
+	// App names the image ("paas/<app>:<tag>"). Required; same rules as
+	// app names: ^[a-z][a-z0-9-]{0,29}$.
+	App string
+	// Tag completes the image name, e.g. the build or release id; if empty,
+	// the first 12 hex digits of the manifest digest.
+	Tag string
+	// Dir is the source tree on disk. Either Dir or Tar is required.
+	Dir string
+	// Tar is the source tree as a tar stream, used when Dir is empty.
+	Tar io.Reader
+	// Dockerfile is its path in the source; if empty, "Dockerfile".
+	Dockerfile string
+	// Target is the stage to build; if empty, the last.
+	Target string
+	// BuildArgs give values to the Dockerfile's ARGs (Heroku passes the
+	// app's config vars this way).
+	BuildArgs map[string]string
+	// Output receives docker build-like progress and the steps' output;
+	// if nil it is discarded. Writes come from one goroutine at a time.
+	Output io.Writer
+	// Limits override Options.Limits where non-zero.
+	Limits Limits
+}
+
+// Result is a built image.
+type Result struct {
+	Image  string        // image name in containerd, "paas/<app>:<tag>"
+	Digest digest.Digest // manifest digest
+	// Config is the OCI image config (Cmd, Entrypoint, Env, WorkingDir,
+	// User, ExposedPorts, Labels, StopSignal).
+	Config ocispec.ImageConfig
+	// Layers are the layer blobs' digests, bottom first.
+	Layers []digest.Digest
+	// ProcessTypes maps a process type to its command line: "web" runs the
+	// image's ENTRYPOINT and CMD (empty string: run them as they are); a
+	// Procfile in the source adds or overrides types.
+	ProcessTypes map[string]string
+}
+
+// Builder builds images on one containerd. It is safe for concurrent use.
+type Builder struct {
+	opts   Options
+	client *containerd.Client
+	store  *core.Store
+	log    *slog.Logger
+}
+
+// New connects to containerd. Close releases the connection.
+func New(opts Options) (*Builder, error) {
+	if opts.Address == "" {
+		return nil, errors.New("builder: no containerd address")
+	}
+	if opts.Namespace == "" {
+		opts.Namespace = "paas"
+	}
+	if opts.ResolvConf == "" {
+		opts.ResolvConf = "/etc/resolv.conf"
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	c, err := containerd.New(opts.Address, containerd.WithDefaultNamespace(opts.Namespace))
+	if err != nil {
+		return nil, fmt.Errorf("builder: connect to containerd: %w", err)
+	}
+	return &Builder{opts: opts, client: c, store: core.New(c, opts.Snapshotter, opts.Logger), log: opts.Logger}, nil
+}
+
+// Close closes the containerd connection.
+func (b *Builder) Close() error { return b.client.Close() }
+
+var appRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,29}$`)
+
+// ImageName is the image name of an app's build with the given tag.
+func ImageName(app, tag string) string { return "paas/" + app + ":" + tag }
+
+var tagRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
+
+// Build builds req's source into an image. Cancelling ctx stops a running
+// step within seconds; a failed or cancelled build leaves no image, no
+// container and no lease behind (finished steps stay in the cache).
+func (b *Builder) Build(ctx context.Context, req Request) (res Result, err error) {
+	if !appRE.MatchString(req.App) {
+		return Result{}, fmt.Errorf("%w: app name %q: lower-case letters, digits and '-', starting with a letter, at most 30", ErrInvalid, req.App)
+	}
+	if req.Tag != "" && !tagRE.MatchString(req.Tag) {
+		return Result{}, fmt.Errorf("%w: tag %q", ErrInvalid, req.Tag)
+	}
+	if req.Output == nil {
+		req.Output = io.Discard
+	}
+	limits := req.Limits.or(b.opts.Limits)
+	if limits.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, limits.Timeout)
+		defer cancel()
+	}
+	ctx = namespaces.WithNamespace(ctx, b.opts.Namespace)
+	start := time.Now()
+	log := b.log.With("app", req.App)
+
+	dir := req.Dir
+	if dir == "" {
+		if req.Tar == nil {
+			return Result{}, fmt.Errorf("%w: no source", ErrInvalid)
+		}
+		tmp, err := os.MkdirTemp("", "paas-build-src-")
+		if err != nil {
+			return Result{}, err
+		}
+		defer os.RemoveAll(tmp)
+		if err := untar(req.Tar, tmp); err != nil {
+			return Result{}, fmt.Errorf("%w: source: %v", ErrInvalid, err)
+		}
+		dir = tmp
+	}
+	dfName := req.Dockerfile
+	if dfName == "" {
+		dfName = "Dockerfile"
+	}
+	if _, err := os.Stat(filepath.Join(dir, filepath.FromSlash(path.Clean("/"+dfName)))); errors.Is(err, fs.ErrNotExist) {
+		return Result{}, ErrNoFrontEnd
+	}
+	procs, err := readProcfile(dir)
+	if err != nil {
+		return Result{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+
+	lctx, done, err := b.store.Lease(ctx)
+	if err != nil {
+		return Result{}, err
+	}
+	defer func() {
+		if derr := done(); derr != nil {
+			log.Warn("end build lease", "err", derr)
+		}
+	}()
+	st, err := dockerfile.Build(lctx, b.store, dockerfile.Request{
+		ContextDir: dir,
+		Dockerfile: dfName,
+		Target:     req.Target,
+		BuildArgs:  req.BuildArgs,
+		Output:     req.Output,
+		Limits:     core.Limits{Memory: limits.Memory, CPUs: limits.CPUs, Pids: limits.Pids, Timeout: limits.StepTimeout},
+		Network:    b.opts.Network,
+		ResolvConf: b.opts.ResolvConf,
+		Base:       b.base,
+	})
+	if err != nil {
+		if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
+			err = fmt.Errorf("%w: %w", ctx.Err(), err)
+		}
+		log.Info("build failed", "err", err, "duration", time.Since(start))
+		return Result{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return Result{}, err
+	}
+	tag := req.Tag
+	if tag == "" {
+		d, err := core.Digest(st)
+		if err != nil {
+			return Result{}, err
+		}
+		tag = d.Encoded()[:12]
+	}
+	name := ImageName(req.App, tag)
+	img, err := b.store.Commit(lctx, name, st, map[string]string{"paas.app": req.App})
+	if err != nil {
+		return Result{}, err
+	}
+	res = Result{Image: name, Digest: img.Manifest.Digest, Config: st.Config.Config, ProcessTypes: map[string]string{"web": ""}}
+	for _, l := range st.Layers {
+		res.Layers = append(res.Layers, l.Digest)
+	}
+	for k, v := range procs {
+		res.ProcessTypes[k] = v
+	}
+	fmt.Fprintf(req.Output, "Successfully built %s\nSuccessfully tagged %s\n", img.Manifest.Digest, name)
+	log.Info("built", "image", name, "digest", img.Manifest.Digest, "duration", time.Since(start))
+	return res, nil
+}
+
+// Remove deletes an image the builder made; the layers no other image or
+// cache entry uses are collected. Removing an image that is gone succeeds.
+func (b *Builder) Remove(ctx context.Context, image string) error {
+	ctx = namespaces.WithNamespace(ctx, b.opts.Namespace)
+	err := b.client.ImageService().Delete(ctx, image)
+	if err != nil && !core.IsNotFound(err) {
+		return err
+	}
+	return nil
+}
+
+// Prune deletes the app's images (paas/<app>:*) except those named in keep
+// — the images of the releases that can still be rolled back to — and
+// returns the names it deleted. Layers still used by a kept image or by the
+// step cache stay.
+func (b *Builder) Prune(ctx context.Context, app string, keep []string) ([]string, error) {
+	if !appRE.MatchString(app) {
+		return nil, fmt.Errorf("%w: app name %q", ErrInvalid, app)
+	}
+	ctx = namespaces.WithNamespace(ctx, b.opts.Namespace)
+	is := b.client.ImageService()
+	recs, err := is.List(ctx, fmt.Sprintf(`name~="^paas/%s:"`, app))
+	if err != nil {
+		return nil, err
+	}
+	kept := map[string]bool{}
+	for _, k := range keep {
+		kept[k] = true
+	}
+	var deleted []string
+	for _, rec := range recs {
+		if kept[rec.Name] {
+			continue
+		}
+		if err := is.Delete(ctx, rec.Name); err != nil && !core.IsNotFound(err) {
+			return deleted, err
+		}
+		deleted = append(deleted, rec.Name)
+	}
+	return deleted, nil
+}
+
+// PruneCache deletes build-cache entries not made or used within maxAge
+// and returns how many it deleted.
+func (b *Builder) PruneCache(ctx context.Context, maxAge time.Duration) (int, error) {
+	ctx = namespaces.WithNamespace(ctx, b.opts.Namespace)
+	return b.store.PruneCache(ctx, time.Now().Add(-maxAge))
+}
+
+var procRE = regexp.MustCompile(`^([A-Za-z0-9_-]+):\s*(.+)$`)
+
+// readProcfile reads dir/Procfile, if any: "type: command" lines.
+func readProcfile(dir string) (map[string]string, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "Procfile"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for i, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		m := procRE.FindStringSubmatch(line)
+		if m == nil {
+			return nil, fmt.Errorf("line %d of the Procfile: want \"type: command\"", i+1)
+		}
+		out[m[1]] = m[2]
+	}
+	return out, nil
+}
+
+// untar unpacks a source tree into dir, refusing paths that leave it.
+// Only directories, regular files and symlinks are kept.
+func untar(r io.Reader, dir string) error {
+	tr := tar.NewReader(r)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		name := path.Clean("/" + h.Name)
+		if name == "/" {
+			continue
+		}
+		target := filepath.Join(dir, filepath.FromSlash(name))
+		// Parents must be real directories, not symlinks from the archive.
+		if err := checkParents(dir, filepath.Dir(target)); err != nil {
+			return fmt.Errorf("%s: %w", h.Name, err)
+		}
+		switch h.Typeflag {
+		case tar.TypeDir:
+			if err := os.MkdirAll(target, 0o755); err != nil {
+				return err
+			}
+		case tar.TypeReg:
+			if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+				return err
+			}
+			mode := fs.FileMode(0o644)
+			if h.Mode&0o111 != 0 {
+				mode = 0o755
+			}
+			f, err := os.OpenFile(target, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
+			if err != nil {
+				return err
+			}
+			_, err = io.Copy(f, tr)
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				return err
+			}
+		case tar.TypeSymlink:
+			if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+				return err
+			}
+			if err := os.Symlink(h.Linkname, target); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func checkParents(root, dir string) error {
+	for d := dir; len(d) > len(root); d = filepath.Dir(d) {
+		fi, err := os.Lstat(d)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if !fi.IsDir() {
+			return errors.New("path goes through a non-directory")
+		}
+	}
+	return nil
+}

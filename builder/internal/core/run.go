@@ -1,0 +1,279 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/cio"
+	"github.com/containerd/containerd/v2/pkg/oci"
+	"github.com/containerd/errdefs"
+	"github.com/opencontainers/runtime-spec/specs-go"
+
+	"paas/runtime/network"
+)
+
+// Limits bound one step's container. Zero means no limit.
+type Limits struct {
+	Memory  int64         // bytes
+	CPUs    float64       // cores
+	Pids    int64         // processes
+	Timeout time.Duration // wall clock
+}
+
+// RunSpec is a command to run on top of a state.
+type RunSpec struct {
+	Args    []string // argv; Args[0] is looked up in the container's PATH
+	Env     []string // KEY=value; PATH defaults to the usual one
+	Dir     string   // working directory; "/" if empty
+	User    string   // user[:group] or uid[:gid]; root if empty
+	Output  io.Writer
+	Limits  Limits
+	Network *network.Network // nil: loopback only
+	// ResolvConf is a host file bind-mounted read-only at /etc/resolv.conf
+	// when Network is set.
+	ResolvConf string
+	CreatedBy  string // image history
+}
+
+// ExitError is a step's command that ended with a non-zero status.
+type ExitError struct{ Status uint32 }
+
+func (e *ExitError) Error() string { return fmt.Sprintf("exit status %d", e.Status) }
+
+// ErrTimeout is a step that ran out of its wall-clock limit.
+var ErrTimeout = errors.New("step timed out")
+
+// killWait bounds how long a killed task may take to report its exit.
+const killWait = 10 * time.Second
+
+// Run runs spec in a container whose root is a new snapshot on parent, and
+// commits what the command changed as a new layer. A non-zero exit is an
+// *ExitError. When ctx ends or the timeout passes the task is killed at
+// once; in every case the container, its task, its network namespace and
+// its snapshot are removed before Run returns.
+func (s *Store) Run(ctx context.Context, parent State, spec RunSpec) (_ State, err error) {
+	id := "paas-build-" + randomID()
+	if _, err := s.snapshots().Prepare(ctx, id, parent.ChainID().String()); err != nil {
+		return State{}, fmt.Errorf("prepare snapshot: %w", err)
+	}
+	defer s.removeSnapshot(ctx, id)
+
+	if err := s.runContainer(ctx, id, spec); err != nil {
+		return State{}, err
+	}
+	return s.commitSnapshot(ctx, parent, id, spec.CreatedBy)
+}
+
+func (s *Store) runContainer(ctx context.Context, id string, spec RunSpec) (err error) {
+	cleanupCtx := func() (context.Context, context.CancelFunc) {
+		return context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	}
+	dir := spec.Dir
+	if dir == "" {
+		dir = "/"
+	}
+	env := spec.Env
+	if !hasKey(env, "PATH") {
+		env = append([]string{"PATH=" + DefaultPath}, env...)
+	}
+	opts := []oci.SpecOpts{
+		oci.WithDefaultSpec(),
+		oci.WithDefaultUnixDevices,
+		oci.WithProcessArgs(spec.Args...),
+		oci.WithEnv(env),
+		oci.WithProcessCwd(dir),
+		oci.WithHostname("build"),
+	}
+	if spec.User != "" {
+		opts = append(opts, oci.WithUser(spec.User), oci.WithAdditionalGIDs(spec.User))
+	}
+	if l := spec.Limits; l.Memory > 0 {
+		opts = append(opts, oci.WithMemoryLimit(uint64(l.Memory)))
+	}
+	if l := spec.Limits; l.CPUs > 0 {
+		const period = 100000
+		opts = append(opts, oci.WithCPUCFS(int64(l.CPUs*period), period))
+	}
+	if l := spec.Limits; l.Pids > 0 {
+		opts = append(opts, oci.WithPidsLimit(l.Pids))
+	}
+	if spec.Network != nil {
+		att, err := spec.Network.Attach(ctx, id, map[string]string{"paas.build": id})
+		if err != nil {
+			return fmt.Errorf("network: %w", err)
+		}
+		defer func() {
+			cctx, cancel := cleanupCtx()
+			defer cancel()
+			if derr := spec.Network.Detach(cctx, id, att.NetNSPath); derr != nil {
+				s.log.Warn("detach build step network", "container", id, "err", derr)
+			}
+		}()
+		opts = append(opts, oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: att.NetNSPath}))
+		if spec.ResolvConf != "" {
+			opts = append(opts, oci.WithMounts([]specs.Mount{{
+				Destination: "/etc/resolv.conf", Type: "bind", Source: spec.ResolvConf,
+				Options: []string{"rbind", "ro", "nosuid", "nodev", "noexec"},
+			}}))
+		}
+	}
+
+	c, err := s.client.NewContainer(ctx, id,
+		containerd.WithSnapshotter(s.snapshotter),
+		containerd.WithSnapshot(id),
+		containerd.WithContainerLabels(map[string]string{LabelBuilder: "paas"}),
+		containerd.WithNewSpec(opts...),
+	)
+	if err != nil {
+		return fmt.Errorf("create container: %w", err)
+	}
+	defer func() {
+		cctx, cancel := cleanupCtx()
+		defer cancel()
+		// The snapshot is the caller's: delete only the container record.
+		if derr := c.Delete(cctx); derr != nil && !errdefs.IsNotFound(derr) {
+			s.log.Warn("delete build container", "container", id, "err", derr)
+		}
+	}()
+
+	out := spec.Output
+	if out == nil {
+		out = io.Discard
+	}
+	// The shim writes stdout and stderr to a file that is tailed into out:
+	// unlike FIFOs, nothing is lost when a command exits at once.
+	logDir, err := os.MkdirTemp("", "paas-build-log-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(logDir)
+	logPath := filepath.Join(logDir, "output")
+	task, err := c.NewTask(ctx, cio.LogFile(logPath))
+	if err != nil {
+		return fmt.Errorf("create task: %w", err)
+	}
+	tail := startTail(logPath, out)
+	defer func() {
+		cctx, cancel := cleanupCtx()
+		defer cancel()
+		if _, derr := task.Delete(cctx, containerd.WithProcessKill); derr != nil && !errdefs.IsNotFound(derr) {
+			s.log.Warn("delete build task", "container", id, "err", derr)
+		}
+		tail.finish() // the shim has closed the file: read what is left
+	}()
+	// Wait must not end with ctx: after a cancel the task is killed and
+	// its real exit awaited below.
+	exitc, err := task.Wait(context.WithoutCancel(ctx))
+	if err != nil {
+		return fmt.Errorf("wait for task: %w", err)
+	}
+	if err := task.Start(ctx); err != nil {
+		return fmt.Errorf("start task: %w", err)
+	}
+
+	var timeout <-chan time.Time
+	if spec.Limits.Timeout > 0 {
+		t := time.NewTimer(spec.Limits.Timeout)
+		defer t.Stop()
+		timeout = t.C
+	}
+	var stopErr error
+	select {
+	case st := <-exitc:
+		code, _, err := st.Result()
+		if err != nil {
+			return fmt.Errorf("task: %w", err)
+		}
+		if code != 0 {
+			return &ExitError{Status: code}
+		}
+		return nil
+	case <-ctx.Done():
+		stopErr = ctx.Err()
+	case <-timeout:
+		stopErr = fmt.Errorf("%w after %s", ErrTimeout, spec.Limits.Timeout)
+	}
+	kctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), killWait)
+	defer cancel()
+	if err := task.Kill(kctx, syscall.SIGKILL, containerd.WithKillAll); err != nil && !errdefs.IsNotFound(err) {
+		s.log.Warn("kill build task", "container", id, "err", err)
+	}
+	select {
+	case <-exitc:
+	case <-kctx.Done():
+		s.log.Warn("build task did not exit after SIGKILL", "container", id)
+	}
+	return stopErr
+}
+
+// tailer copies a growing file to a writer until finish.
+type tailer struct {
+	stop chan struct{}
+	done chan struct{}
+}
+
+func startTail(path string, w io.Writer) *tailer {
+	t := &tailer{stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(t.done)
+		var f *os.File
+		defer func() {
+			if f != nil {
+				f.Close()
+			}
+		}()
+		buf := make([]byte, 32<<10)
+		for {
+			stopping := false
+			select {
+			case <-t.stop:
+				stopping = true
+			case <-time.After(50 * time.Millisecond):
+			}
+			if f == nil {
+				f, _ = os.Open(path) // the shim creates it
+			}
+			if f != nil {
+				for {
+					n, err := f.Read(buf)
+					if n > 0 {
+						_, _ = w.Write(buf[:n])
+					}
+					if err != nil || n == 0 {
+						break
+					}
+				}
+			}
+			if stopping {
+				return
+			}
+		}
+	}()
+	return t
+}
+
+// finish reads what is left and stops the tail.
+func (t *tailer) finish() {
+	close(t.stop)
+	<-t.done
+}
+
+// DefaultPath is the PATH of a step whose environment sets none.
+const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+func hasKey(env []string, key string) bool {
+	for _, e := range env {
+		if k, _, _ := strings.Cut(e, "="); k == key {
+			return true
+		}
+	}
+	return false
+}
