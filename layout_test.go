@@ -57,7 +57,7 @@ func TestDependencyEdges(t *testing.T) {
 	}{
 		{"gorm.io/", []string{"paas/controller/internal/store"}},
 		{"github.com/glebarez/", []string{"paas/controller/internal/store"}},
-		{"github.com/containerd/", []string{"paas/runtime", "paas/builder", "paas/internal/testimage"}},
+		{"github.com/containerd/", []string{"paas/runtime", "paas/builder", "paas/bench/"}},
 		{"github.com/traefik/", []string{"paas/router/internal"}},
 	}
 	for _, p := range listPackages(t) {

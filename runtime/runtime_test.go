@@ -15,7 +15,7 @@ import (
 	containerd "github.com/containerd/containerd/v2/client"
 
 	"paas/internal/testenv"
-	"paas/internal/testimage"
+	"paas/builder/testimage"
 	"paas/runtime/network"
 )
 

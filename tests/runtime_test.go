@@ -18,7 +18,7 @@ import (
 
 	"paas/controller"
 	"paas/internal/testenv"
-	"paas/internal/testimage"
+	"paas/builder/testimage"
 )
 
 const busyboxImage = "paas.test/busybox:latest"

@@ -15,7 +15,7 @@ import (
 	"paas/controller"
 	"paas/controller/server"
 	"paas/internal/testenv"
-	"paas/internal/testimage"
+	"paas/builder/testimage"
 	"paas/runtime"
 	"paas/runtime/network"
 )

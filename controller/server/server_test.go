@@ -19,7 +19,7 @@ import (
 
 	"paas/controller"
 	"paas/internal/testenv"
-	"paas/internal/testimage"
+	"paas/builder/testimage"
 	"paas/runtime"
 	"paas/runtime/network"
 )
