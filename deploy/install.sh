@@ -8,6 +8,7 @@
 # foreground of this terminal. Running it again upgrades the binary and restarts the service.
 #
 #   --no-start   install and build only; leave containerd and paas as they are
+#   --no-stacks  do not make the base images (paas stack build) before starting
 set -euo pipefail
 
 GO_MIN_MINOR=26 # Go 1.26 or newer
@@ -26,9 +27,11 @@ die() {
 }
 
 start=1
+stacks=1
 for arg; do
 	case $arg in
 	--no-start) start=0 ;;
+	--no-stacks) stacks=0 ;;
 	-h | --help)
 		sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"
 		exit 0
@@ -99,6 +102,15 @@ else
 		tail -n 20 "$LOG_DIR/containerd.log" >&2 || true
 		die "containerd did not answer on $CONTAINERD_SOCK (log above)"
 	fi
+fi
+
+# --- stacks ----------------------------------------------------------------------------------
+
+# The base images apps are built on and run in, from Debian packages (debootstrap, the host's
+# apt mirror). A few minutes the first time; afterwards a no-op unless the recipe changed.
+if ((stacks)); then
+	say "making the stacks (paas stack build; cached in /var/cache/paas/stacks)"
+	"$BIN" stack build || die "paas stack build failed (see above); run this script again, or with --no-stacks"
 fi
 
 # --- paas server -----------------------------------------------------------------------------
