@@ -118,6 +118,11 @@ func Run(ctx context.Context, s Settings, out, logw io.Writer) error {
 	} else {
 		defer b.Close()
 		build = builderAdapter{b}
+		sctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		if st, err := b.Stacks(sctx); err == nil && len(st) == 0 {
+			log.Warn("no stacks: apps have no base image to build on; run: paas stack build")
+		}
+		cancel()
 	}
 
 	var ctl *server.Controller
