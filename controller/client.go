@@ -439,3 +439,20 @@ func (c *Client) Restart(ctx context.Context, app, process string) error {
 	}
 	return c.do(ctx, "POST", appPath(app, "restart"), body, nil)
 }
+
+// HealthChecks lists an app's health checks.
+func (c *Client) HealthChecks(ctx context.Context, app string) ([]HealthCheck, error) {
+	var h []HealthCheck
+	return h, c.do(ctx, "GET", appPath(app, "healthchecks"), nil, &h)
+}
+
+// SetHealthCheck sets a process type's health check.
+func (c *Client) SetHealthCheck(ctx context.Context, app string, h HealthCheck) (HealthCheck, error) {
+	var out HealthCheck
+	return out, c.do(ctx, "PUT", appPath(app, "healthchecks", h.Type), h, &out)
+}
+
+// UnsetHealthCheck removes a process type's health check.
+func (c *Client) UnsetHealthCheck(ctx context.Context, app, process string) error {
+	return c.do(ctx, "DELETE", appPath(app, "healthchecks", process), nil, nil)
+}

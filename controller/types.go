@@ -1,6 +1,9 @@
 package controller
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // User is a person or a robot that holds API tokens and SSH keys.
 type User struct {
@@ -235,4 +238,36 @@ type Event struct {
 type RunRequest struct {
 	Command  string `json:"command"`
 	Detached bool   `json:"detached,omitempty"`
+}
+
+// HealthCheck says when a new instance of a process type is healthy. For
+// web: an HTTP GET of Path answering 2xx or 3xx, or, with no Path, a TCP
+// connection to $PORT; other types: still running after the settle time.
+// Each attempt may take Timeout seconds; after Attempts failures the
+// rollout is abandoned.
+type HealthCheck struct {
+	Type     string `json:"type"`
+	Path     string `json:"path,omitempty"`
+	Timeout  int    `json:"timeout"`  // seconds per attempt; 0 means 5
+	Attempts int    `json:"attempts"` // 0 means as many as fit in the server's health timeout
+}
+
+// ValidateHealthCheck checks a health check's settings.
+func ValidateHealthCheck(h HealthCheck) error {
+	if err := ValidateProcessType(h.Type); err != nil {
+		return err
+	}
+	if h.Path != "" && (!strings.HasPrefix(h.Path, "/") || len(h.Path) > 512 || strings.ContainsAny(h.Path, " \t\r\n")) {
+		return Errorf(ErrInvalid, "invalid health check path %q: an absolute path such as /health", clip(h.Path))
+	}
+	if h.Path != "" && h.Type != "web" {
+		return Errorf(ErrInvalid, "only web processes have an HTTP health check; %s processes count as healthy when they keep running", h.Type)
+	}
+	if h.Timeout < 0 || h.Timeout > 300 {
+		return Errorf(ErrInvalid, "health check timeout must be 1 to 300 seconds")
+	}
+	if h.Attempts < 0 || h.Attempts > 1000 {
+		return Errorf(ErrInvalid, "health check attempts must be 1 to 1000")
+	}
+	return nil
 }

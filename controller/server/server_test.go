@@ -17,9 +17,9 @@ import (
 
 	containerd "github.com/containerd/containerd/v2/client"
 
+	"paas/builder/testimage"
 	"paas/controller"
 	"paas/internal/testenv"
-	"paas/builder/testimage"
 	"paas/runtime"
 	"paas/runtime/network"
 )
@@ -483,5 +483,41 @@ func TestRunAndLogs(t *testing.T) {
 	}
 	if _, err := r.client.Run(ctx, "nope", "true", false, io.Discard); err == nil {
 		t.Error("Run on a missing app succeeded")
+	}
+}
+
+// TestHTTPHealthCheck: with healthchecks:set web --path, a release whose
+// instances do not answer the path is abandoned; one that does goes live.
+func TestHTTPHealthCheck(t *testing.T) {
+	r := newRig(t, SchedulerOptions{})
+	ctx := context.Background()
+	if _, err := r.client.CreateApp(ctx, "shop"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.client.SetHealthCheck(ctx, "shop", controller.HealthCheck{Type: "web", Path: "/health", Timeout: 1, Attempts: 3}); err != nil {
+		t.Fatal(err)
+	}
+	// v1 serves /health.
+	ok := `mkdir -p /tmp/www && echo ok > /tmp/www/health && echo v1 > /tmp/www/index.html && exec httpd -f -p $PORT -h /tmp/www`
+	if _, err := r.client.CreateRelease(ctx, "shop", controller.NewRelease{Image: testImage, ProcessTypes: map[string]string{"web": ok}}); err != nil {
+		t.Fatal(err)
+	}
+	r.webInstances("shop", 1, 1)
+	// v2 listens but has no /health: 404, so it must not go live.
+	bad := `mkdir -p /tmp/www && echo v2 > /tmp/www/index.html && exec httpd -f -p $PORT -h /tmp/www`
+	if _, err := r.client.CreateRelease(ctx, "shop", controller.NewRelease{Image: testImage, ProcessTypes: map[string]string{"web": bad}}); err != nil {
+		t.Fatal(err)
+	}
+	var rel controller.Release
+	r.waitFor("v2 to fail its health check", 30*time.Second, func() (bool, string) {
+		rel, _ = r.client.Release(ctx, "shop", 2)
+		return rel.Status == controller.ReleaseFailed, rel.Status
+	})
+	if !strings.Contains(rel.Reason, "GET /health") || !strings.Contains(rel.Reason, "3 attempts") || !strings.Contains(rel.Reason, "404") {
+		t.Errorf("failure reason = %q; want the path, the attempts and the status", rel.Reason)
+	}
+	ins := r.webInstances("shop", 1, 1)
+	if body, err := get("http://" + ins[0].Address + "/"); err != nil || body != "v1\n" {
+		t.Errorf("v1 answers %q, %v", body, err)
 	}
 }

@@ -158,6 +158,9 @@ func (s *server) routes() []route {
 		{"GET /v1/apps/{app}/logs", appMember, s.appLogs},
 		{"POST /v1/apps/{app}/run", appMember, s.run},
 		{"POST /v1/apps/{app}/restart", appMember, s.restart},
+		{"GET /v1/apps/{app}/healthchecks", appMember, s.listHealthChecks},
+		{"PUT /v1/apps/{app}/healthchecks/{type}", appMember, s.setHealthCheck},
+		{"DELETE /v1/apps/{app}/healthchecks/{type}", appMember, s.unsetHealthCheck},
 		{"GET /v1/routing", adminOnly, s.routingTable},
 
 		{"GET /v1/apps/{app}/domains", appMember, s.listDomains},

@@ -118,6 +118,7 @@ func (e *env) fixture(role string) map[string]string {
 	must(err)
 	_, err = e.st.AddDomain(ctx, owner, app, app+".example.com")
 	must(err)
+	must(e.st.SetHealthCheck(ctx, owner, app, controller.HealthCheck{Type: "worker", Timeout: 3}, false))
 	// Keys and tokens belong to whoever deletes them; callers with no
 	// valid token get the owner's.
 	holder := owner
@@ -210,6 +211,9 @@ func TestAuthorizationMatrix(t *testing.T) {
 		{"GET /v1/apps/{app}/logs", "/v1/apps/{app}/logs", "", members},
 		{"POST /v1/apps/{app}/run", "/v1/apps/{app}/run", `{"command":"true","detached":true}`, members},
 		{"POST /v1/apps/{app}/restart", "/v1/apps/{app}/restart", `{"type":"web"}`, members},
+		{"GET /v1/apps/{app}/healthchecks", "/v1/apps/{app}/healthchecks", "", members},
+		{"PUT /v1/apps/{app}/healthchecks/{type}", "/v1/apps/{app}/healthchecks/web", `{"path":"/health","timeout":2,"attempts":5}`, members},
+		{"DELETE /v1/apps/{app}/healthchecks/{type}", "/v1/apps/{app}/healthchecks/worker", "", members},
 		{"GET /v1/routing", "/v1/routing", "", admins},
 		{"GET /v1/apps/{app}/domains", "/v1/apps/{app}/domains", "", members},
 		{"POST /v1/apps/{app}/domains", "/v1/apps/{app}/domains", `{"name":"{newdomain}"}`, members},
@@ -322,6 +326,9 @@ func TestBadInput(t *testing.T) {
 		{"key with options", "POST", "/v1/keys", `{"public_key":"command=\"sh\" {pubkey}"}`, 422, "options"},
 		{"scale negative", "PATCH", "/v1/apps/{app}/formation", `[{"type":"web","quantity":-1}]`, 422, "between 0"},
 		{"scale unknown type", "PATCH", "/v1/apps/{app}/formation", `[{"type":"worker","quantity":1}]`, 422, "no process type worker"},
+		{"health check bad path", "PUT", "/v1/apps/{app}/healthchecks/web", `{"path":"health"}`, 422, "invalid health check path"},
+		{"health check path on worker", "PUT", "/v1/apps/{app}/healthchecks/worker", `{"path":"/health"}`, 422, "only web processes"},
+		{"health check bad type", "PUT", "/v1/apps/{app}/healthchecks/W;b", `{}`, 422, "invalid process type"},
 		{"scale bad type", "PATCH", "/v1/apps/{app}/formation", `[{"type":"w;b","quantity":1}]`, 422, "invalid process type"},
 		{"bad image", "POST", "/v1/apps/{app}/releases", `{"image":"UPPER/Case:!"}`, 422, "invalid image"},
 		{"bad digest", "POST", "/v1/apps/{app}/releases", `{"image":"busybox","digest":"md5:x"}`, 422, "invalid image digest"},

@@ -710,3 +710,36 @@ func (s *server) restart(w http.ResponseWriter, r *http.Request, _ store.Actor) 
 	writeJSON(w, http.StatusAccepted, map[string]string{"status": "restarting"})
 	return nil
 }
+
+func (s *server) listHealthChecks(w http.ResponseWriter, r *http.Request, _ store.Actor) error {
+	hs, err := s.opt.Store.HealthChecks(r.Context(), r.PathValue("app"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, hs)
+	return nil
+}
+
+func (s *server) setHealthCheck(w http.ResponseWriter, r *http.Request, who store.Actor) error {
+	var in controller.HealthCheck
+	if err := decode(w, r, &in); err != nil {
+		return err
+	}
+	if in.Type != "" && in.Type != r.PathValue("type") {
+		return controller.Errorf(controller.ErrInvalid, "the body's type %q differs from the path's %q", clip(in.Type), clip(r.PathValue("type")))
+	}
+	in.Type = r.PathValue("type")
+	if err := s.opt.Store.SetHealthCheck(r.Context(), who, r.PathValue("app"), in, false); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, in)
+	return nil
+}
+
+func (s *server) unsetHealthCheck(w http.ResponseWriter, r *http.Request, who store.Actor) error {
+	if err := s.opt.Store.SetHealthCheck(r.Context(), who, r.PathValue("app"), controller.HealthCheck{Type: r.PathValue("type")}, true); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"sort"
 	"strings"
 	"sync"
@@ -96,7 +97,7 @@ type Scheduler struct {
 	stopping map[string]bool
 	slots    map[string]*slot
 	events   []Event
-	runs     int // one-off runs started, to number them
+	runs     int                             // one-off runs started, to number them
 	restarts map[string]map[string]time.Time // app → process type → restart requested at
 }
 
@@ -199,7 +200,16 @@ func (s *Scheduler) Reconcile(ctx context.Context) error {
 		targets = append(targets, Target{App: d.App, Release: d.Release, Image: d.Image, Env: d.Config, Processes: d.Processes, RestartedAt: s.restarts[d.App]})
 	}
 	s.mu.Unlock()
-	observed := s.observe(ctx, insts, now)
+	checks := map[string]map[string]controller.HealthCheck{}
+	for _, d := range deps {
+		for _, h := range d.Checks {
+			if checks[d.App] == nil {
+				checks[d.App] = map[string]controller.HealthCheck{}
+			}
+			checks[d.App][h.Type] = h
+		}
+	}
+	observed := s.observe(ctx, insts, checks)
 
 	// A release whose new instances failed before they were healthy is
 	// marked failed; the next pass rolls back to the one before it.
@@ -248,7 +258,7 @@ func (s *Scheduler) slot(key string) *slot {
 
 // observe joins containerd's view with health knowledge, leaves out
 // instances being stopped, and starts health probes for new instances.
-func (s *Scheduler) observe(ctx context.Context, insts []runtime.Instance, now time.Time) []Observed {
+func (s *Scheduler) observe(ctx context.Context, insts []runtime.Instance, checks map[string]map[string]controller.HealthCheck) []Observed {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	seen := map[string]bool{}
@@ -266,7 +276,8 @@ func (s *Scheduler) observe(ctx context.Context, insts []runtime.Instance, now t
 		if in.State == runtime.StateRunning && !h.healthy && !h.probing && h.failed == "" && !in.OneOff {
 			h.probing = true
 			s.bg.Add(1)
-			go func() { defer s.bg.Done(); s.probe(ctx, in) }()
+			hc := checks[in.App][in.Process]
+			go func() { defer s.bg.Done(); s.probe(ctx, in, hc) }()
 		}
 		// An instance whose state containerd could not tell this time
 		// (a slow or restarting daemon) keeps the health it had, so a
@@ -282,12 +293,13 @@ func (s *Scheduler) observe(ctx context.Context, insts []runtime.Instance, now t
 	return out
 }
 
-// probe waits until an instance is healthy: a web instance accepts TCP
-// connections on its port; another kind keeps running for SettleTime.
-func (s *Scheduler) probe(ctx context.Context, in runtime.Instance) {
+// probe waits until an instance is healthy: a web instance answers its
+// health check (HTTP GET of the check's path, else a TCP connection to its
+// port); another kind keeps running for SettleTime.
+func (s *Scheduler) probe(ctx context.Context, in runtime.Instance, hc controller.HealthCheck) {
 	ok, why := false, ""
 	if in.Process == "web" {
-		ok, why = s.probeTCP(ctx, in)
+		ok, why = s.probeWeb(ctx, in, hc)
 	} else {
 		ok, why = s.probeSettle(ctx, in)
 	}
@@ -309,23 +321,56 @@ func (s *Scheduler) probe(ctx context.Context, in runtime.Instance) {
 	s.Notify()
 }
 
-func (s *Scheduler) probeTCP(ctx context.Context, in runtime.Instance) (bool, string) {
+func (s *Scheduler) probeWeb(ctx context.Context, in runtime.Instance, hc controller.HealthCheck) (bool, string) {
+	timeout := time.Duration(hc.Timeout) * time.Second
+	if timeout == 0 {
+		timeout = 5 * time.Second
+	}
+	what := fmt.Sprintf("listen on port %d", in.Port)
+	attempt := func() error {
+		c, err := net.DialTimeout("tcp", in.Address(), min(timeout, time.Second))
+		if err == nil {
+			c.Close()
+		}
+		return err
+	}
+	pause := 200 * time.Millisecond
+	if hc.Path != "" {
+		what = fmt.Sprintf("answer GET %s with 2xx or 3xx", hc.Path)
+		client := &http.Client{Timeout: timeout, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		attempt = func() error {
+			resp, err := client.Get("http://" + in.Address() + hc.Path)
+			if err != nil {
+				return err
+			}
+			resp.Body.Close()
+			if resp.StatusCode < 200 || resp.StatusCode >= 400 {
+				return fmt.Errorf("status %d", resp.StatusCode)
+			}
+			return nil
+		}
+		pause = time.Second
+	}
 	deadline := time.Now().Add(s.opt.HealthTimeout)
-	for time.Now().Before(deadline) {
+	var last error
+	for n := 1; ; n++ {
 		if ctx.Err() != nil {
 			return false, "shutting down"
 		}
-		c, err := net.DialTimeout("tcp", in.Address(), time.Second)
-		if err == nil {
-			c.Close()
+		if last = attempt(); last == nil {
 			return true, ""
 		}
 		if s.exited(ctx, in.ID) {
-			return false, fmt.Sprintf("%s exited before it listened on port %d", in.Name(), in.Port)
+			return false, fmt.Sprintf("%s exited before it was healthy (it did not %s)", in.Name(), what)
 		}
-		time.Sleep(200 * time.Millisecond)
+		if hc.Attempts > 0 && n >= hc.Attempts {
+			return false, fmt.Sprintf("%s did not %s in %d attempts (last: %v)", in.Name(), what, n, last)
+		}
+		if hc.Attempts == 0 && time.Now().After(deadline) {
+			return false, fmt.Sprintf("%s did not %s within %v (last: %v)", in.Name(), what, s.opt.HealthTimeout, last)
+		}
+		time.Sleep(pause)
 	}
-	return false, fmt.Sprintf("%s did not listen on port %d within %v", in.Name(), in.Port, s.opt.HealthTimeout)
 }
 
 func (s *Scheduler) probeSettle(ctx context.Context, in runtime.Instance) (bool, string) {

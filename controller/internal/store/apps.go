@@ -180,7 +180,7 @@ func (s *Store) DestroyApp(ctx context.Context, who Actor, name string) error {
 		if err != nil {
 			return err
 		}
-		for _, m := range []any{&collaborator{}, &configVar{}, &build{}, &release{}, &process{}, &domain{}} {
+		for _, m := range []any{&collaborator{}, &configVar{}, &build{}, &release{}, &process{}, &domain{}, &healthCheck{}} {
 			if err := tx.Where("app_id = ?", a.ID).Delete(m).Error; err != nil {
 				return err
 			}
@@ -616,4 +616,55 @@ func sortedKeys(m map[string]string) []string {
 	}
 	sort.Strings(ks)
 	return ks
+}
+
+// HealthChecks lists an app's health checks by process type.
+func (s *Store) HealthChecks(ctx context.Context, appName string) ([]controller.HealthCheck, error) {
+	db := s.db.WithContext(ctx)
+	a, err := findApp(db, appName)
+	if err != nil {
+		return nil, err
+	}
+	return healthChecks(db, a.ID)
+}
+
+func healthChecks(tx *gorm.DB, appID int64) ([]controller.HealthCheck, error) {
+	var rows []healthCheck
+	if err := tx.Where("app_id = ?", appID).Order("type").Find(&rows).Error; err != nil {
+		return nil, err
+	}
+	out := make([]controller.HealthCheck, 0, len(rows))
+	for _, h := range rows {
+		out = append(out, controller.HealthCheck{Type: h.Type, Path: h.Path, Timeout: h.Timeout, Attempts: h.Attempts})
+	}
+	return out, nil
+}
+
+// SetHealthCheck sets (or, with remove, removes) a process type's health
+// check. It applies to instances started from now on.
+func (s *Store) SetHealthCheck(ctx context.Context, who Actor, appName string, h controller.HealthCheck, remove bool) error {
+	if err := controller.ValidateHealthCheck(h); err != nil {
+		return err
+	}
+	return s.tx(ctx, func(tx *gorm.DB) error {
+		a, err := lockApp(tx, appName)
+		if err != nil {
+			return err
+		}
+		if remove {
+			res := tx.Where("app_id = ? AND type = ?", a.ID, h.Type).Delete(&healthCheck{})
+			if res.Error != nil {
+				return res.Error
+			}
+			if res.RowsAffected == 0 {
+				return controller.Errorf(controller.ErrNotFound, "%s has no health check for %s", appName, h.Type)
+			}
+			return audit(tx, who, "healthcheck.unset", appName, h.Type)
+		}
+		row := healthCheck{AppID: a.ID, Type: h.Type, Path: h.Path, Timeout: h.Timeout, Attempts: h.Attempts}
+		if err := tx.Save(&row).Error; err != nil {
+			return err
+		}
+		return audit(tx, who, "healthcheck.set", appName, fmt.Sprintf("%s path=%q timeout=%d attempts=%d", h.Type, h.Path, h.Timeout, h.Attempts))
+	})
 }

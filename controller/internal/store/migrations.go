@@ -15,6 +15,7 @@ func migrations() []*gormigrate.Migration {
 	return []*gormigrate.Migration{
 		{ID: "0001_initial", Migrate: migrateInitial},
 		{ID: "0002_audit_append_only", Migrate: migrateAuditAppendOnly},
+		{ID: "0003_health_checks", Migrate: migrateHealthChecks},
 	}
 }
 
@@ -171,4 +172,16 @@ func migrateAuditAppendOnly(tx *gorm.DB) error {
 		}
 	}
 	return nil
+}
+
+// migrateHealthChecks adds per-app, per-process-type health checks.
+func migrateHealthChecks(tx *gorm.DB) error {
+	type healthCheck struct {
+		AppID    int64  `gorm:"primaryKey;autoIncrement:false"`
+		Type     string `gorm:"primaryKey;size:64"`
+		Path     string `gorm:"size:512;not null"`
+		Timeout  int    `gorm:"not null"`
+		Attempts int    `gorm:"not null"`
+	}
+	return tx.Table("health_checks").Migrator().CreateTable(&healthCheck{})
 }

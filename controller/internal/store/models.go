@@ -108,3 +108,11 @@ type auditEvent struct {
 	Detail     string
 	RemoteAddr string
 }
+
+type healthCheck struct {
+	AppID    int64  `gorm:"primaryKey;autoIncrement:false"`
+	Type     string `gorm:"primaryKey"`
+	Path     string
+	Timeout  int // seconds per attempt
+	Attempts int
+}

@@ -383,6 +383,7 @@ type Deployment struct {
 	Config    map[string]string
 	Processes []controller.Process // with commands from the release
 	Domains   []string             // custom domains
+	Checks    []controller.HealthCheck
 }
 
 // Deployments returns the deployment of every app that has a release.
@@ -413,7 +414,11 @@ func (s *Store) Deployments(ctx context.Context) ([]Deployment, error) {
 			if err := tx.Model(&domain{}).Where("app_id = ?", a.ID).Order("name").Pluck("name", &domains).Error; err != nil {
 				return err
 			}
-			out = append(out, Deployment{App: a.Name, Release: cur.Version, Status: cur.Status, Image: cur.Image, Config: cfg, Processes: procs, Domains: domains})
+			checks, err := healthChecks(tx, a.ID)
+			if err != nil {
+				return err
+			}
+			out = append(out, Deployment{App: a.Name, Release: cur.Version, Status: cur.Status, Image: cur.Image, Config: cfg, Processes: procs, Domains: domains, Checks: checks})
 		}
 		return nil
 	})

@@ -224,6 +224,41 @@ func (r *runner) addScaleCommands(root *cobra.Command) {
 		r.appFlag(r.logsCommand()),
 		r.appFlag(r.runCommand()),
 		r.jsonFlag(r.appFlag(r.limitsCommand())),
+		r.jsonFlag(r.appFlag(&cobra.Command{
+			Use:     "healthchecks",
+			Short:   "Show an app's health checks",
+			GroupID: groupDeploy,
+			Args:    nargs(0, 0),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				c, app, err := r.appClient(cmd.Context())
+				if err != nil {
+					return err
+				}
+				hs, err := c.HealthChecks(cmd.Context(), app)
+				if err != nil {
+					return err
+				}
+				return r.show(hs, healthTable(hs).render)
+			},
+		})),
+		r.appFlag(r.healthSetCommand()),
+		r.appFlag(&cobra.Command{
+			Use:     "healthchecks:unset TYPE",
+			Short:   "Remove a process type's health check (back to the default)",
+			GroupID: groupDeploy,
+			Args:    nargs(1, 1),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				c, app, err := r.appClient(cmd.Context())
+				if err != nil {
+					return err
+				}
+				if err := c.UnsetHealthCheck(cmd.Context(), app, args[0]); err != nil {
+					return err
+				}
+				r.printf("Removed the health check of %s on %s\n", args[0], app)
+				return nil
+			},
+		}),
 		r.appFlag(&cobra.Command{
 			Use:     "ps:restart [TYPE]",
 			Aliases: []string{"restart"},
@@ -374,6 +409,51 @@ func (r *runner) limitsCommand() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&cpu, "cpu", "", "CPU limit of each instance in cores: 0.5, 2...; 0 for the default")
+	return cmd
+}
+
+func healthTable(hs []controller.HealthCheck) *table {
+	t := newTable("type", "check", "timeout", "attempts")
+	for _, h := range hs {
+		check := "TCP connection to $PORT"
+		if h.Path != "" {
+			check = "GET " + h.Path
+		} else if h.Type != "web" {
+			check = "keeps running"
+		}
+		t.add(h.Type, check, fmt.Sprintf("%ds", max(h.Timeout, 5)), fmt.Sprint(h.Attempts))
+	}
+	return t
+}
+
+// healthSetCommand is paas healthchecks:set web --path /health --timeout 5
+// --attempts 10, as Dokku's checks and Deis's healthchecks are.
+func (r *runner) healthSetCommand() *cobra.Command {
+	var h controller.HealthCheck
+	cmd := &cobra.Command{
+		Use:     "healthchecks:set TYPE [--path /health] [--timeout SECONDS] [--attempts N]",
+		Short:   "Set how new instances of a process type prove they are healthy before they get traffic",
+		GroupID: groupDeploy,
+		Args:    nargs(1, 1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			h.Type = args[0]
+			if err := controller.ValidateHealthCheck(h); err != nil {
+				return err
+			}
+			c, app, err := r.appClient(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if _, err := c.SetHealthCheck(cmd.Context(), app, h); err != nil {
+				return err
+			}
+			r.printf("Set the health check of %s on %s; it applies to instances started from now on\n", h.Type, app)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&h.Path, "path", "", "HTTP path that must answer 2xx or 3xx (web only); empty for a TCP check")
+	cmd.Flags().IntVar(&h.Timeout, "timeout", 5, "seconds each attempt may take")
+	cmd.Flags().IntVar(&h.Attempts, "attempts", 0, "failed attempts before the rollout is abandoned; 0 for the server's health timeout")
 	return cmd
 }
 
