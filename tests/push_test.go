@@ -129,6 +129,27 @@ CMD httpd -f -p $PORT -h /www
 	if !strings.Contains(rel, "v2") || strings.Contains(rel, "v3") {
 		t.Errorf("releases after a failed build:\n%s", rel)
 	}
+
+	// A Procfile release: command runs before the release; if it fails,
+	// nothing is released.
+	if _, err := runGit(t, dir, "-c", "user.name=dev", "-c", "user.email=dev@example.com", "revert", "--no-edit", "HEAD"); err != nil {
+		t.Fatal(err)
+	}
+	write("Procfile", "web: httpd -f -p $PORT -h /www\nrelease: echo migrating the database; exit 4\n")
+	commitAll(t, dir, "release phase that fails")
+	out, err = gitPush(t, dir, key, "push", "paas", "main")
+	if err == nil || !strings.Contains(out, "migrating the database") || !strings.Contains(out, "exited with code 4") {
+		t.Errorf("push with a failing release command: err %v, output:\n%s", err, out)
+	}
+	if body := get(); body != "version two\n" {
+		t.Errorf("after a failed release command, the app answers %q, want v2's page", body)
+	}
+	write("Procfile", "web: httpd -f -p $PORT -h /www\nrelease: echo migrated\n")
+	commitAll(t, dir, "release phase that works")
+	out, err = gitPush(t, dir, key, "push", "paas", "main")
+	if err != nil || !strings.Contains(out, "       migrated") || !strings.Contains(out, "v3 is live") {
+		t.Errorf("push with a release command: err %v, output:\n%s", err, out)
+	}
 	mustCLI(t, admin, "apps:destroy", "shop", "--confirm", "shop")
 	waitUntil(t, "no containers left", 30*time.Second, func() (bool, string) {
 		ctrs, err := c.Containers(context.Background())

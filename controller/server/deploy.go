@@ -121,6 +121,22 @@ func (c *Controller) Deploy(ctx context.Context, req DeployRequest) (controller.
 		return controller.Release{}, err
 	}
 	fmt.Fprintf(out, "-----> Built %s in %v\n", res.Image, time.Since(start).Round(100*time.Millisecond))
+	// A Procfile's release: process (migrations...) runs before the
+	// release exists; if it fails, nothing is rolled out.
+	if cmd := res.ProcessTypes["release"]; cmd != "" && c.sched != nil {
+		fmt.Fprintf(out, "-----> Running the release command: %s\n", cmd)
+		cfg, err := c.store.Config(ctx, req.App)
+		if err != nil {
+			return controller.Release{}, err
+		}
+		code, err := c.sched.RunRelease(ctx, req.App, 0, res.Image, cfg, cmd, prefixWriter{out})
+		if err != nil {
+			return controller.Release{}, err
+		}
+		if code != 0 {
+			return controller.Release{}, controller.Errorf(controller.ErrInvalid, "the release command exited with code %d: nothing was released", code)
+		}
+	}
 	rel, err := c.store.CreateRelease(fctx, who, req.App, controller.NewRelease{Image: res.Image, Digest: res.Digest, ProcessTypes: res.ProcessTypes, Description: "Deploy " + short}, b.ID)
 	if err != nil {
 		return controller.Release{}, err
@@ -153,4 +169,14 @@ func (c *Controller) Deploy(ctx context.Context, req DeployRequest) (controller.
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// prefixWriter indents the release command's output under its header.
+type prefixWriter struct{ w io.Writer }
+
+func (p prefixWriter) Write(b []byte) (int, error) {
+	if _, err := io.WriteString(p.w, "       "+string(b)); err != nil {
+		return 0, err
+	}
+	return len(b), nil
 }

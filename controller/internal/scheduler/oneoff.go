@@ -48,11 +48,26 @@ func (s *Scheduler) RunOneOff(ctx context.Context, app, command string, detached
 	if d == nil {
 		return 0, controller.Errorf(controller.ErrInvalid, "%s has no release to run: deploy it first", app)
 	}
+	return s.runSpec(ctx, rt, app, d.Release, d.Image, d.Config, command, detached, out)
+}
+
+// RunRelease runs a release's "release" process (a Procfile's release:
+// line, such as database migrations) in a one-off instance of the new
+// image, before the release exists, and returns its exit code.
+func (s *Scheduler) RunRelease(ctx context.Context, app string, version int, image string, env map[string]string, command string, out io.Writer) (int, error) {
+	rt, ok := s.opt.Runtime.(OneOffRuntime)
+	if !ok {
+		return 0, controller.Errorf(controller.ErrInvalid, "this server cannot run one-off processes")
+	}
+	return s.runSpec(ctx, rt, app, version, image, env, command, false, out)
+}
+
+func (s *Scheduler) runSpec(ctx context.Context, rt OneOffRuntime, app string, release int, image string, env map[string]string, command string, detached bool, out io.Writer) (int, error) {
 	s.mu.Lock()
 	s.runs++
 	n := s.runs
 	s.mu.Unlock()
-	in, err := rt.Start(ctx, runtime.Spec{App: app, Release: d.Release, Process: "run", Number: n, Image: d.Image, Command: command, Env: d.Config, Port: Port, OneOff: true})
+	in, err := rt.Start(ctx, runtime.Spec{App: app, Release: release, Process: "run", Number: n, Image: image, Command: command, Env: env, Port: Port, OneOff: true})
 	if err != nil {
 		return 0, fmt.Errorf("start one-off: %w", err)
 	}
