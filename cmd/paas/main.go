@@ -21,7 +21,8 @@ func main() {
 		Getenv: os.Getenv,
 	}
 	code := cli.Main(ctx, env, os.Args[1:], serve.Command(os.LookupEnv), serve.RouterCommand(os.LookupEnv),
-		serve.StackCommand(os.LookupEnv), serve.BuildCommand(os.LookupEnv), serve.LogDriverCommand())
+		serve.StackCommand(os.LookupEnv), serve.BuildCommand(os.LookupEnv), serve.DoctorCommand(os.LookupEnv),
+		serve.LogDriverCommand())
 	stop()
 	os.Exit(code)
 }

@@ -1,0 +1,209 @@
+package serve
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"paas/builder"
+	"paas/runtime"
+)
+
+// check is one line of paas doctor: what was checked, and how to fix it
+// when it failed.
+type check struct {
+	name string
+	ok   bool
+	warn bool // a failure that does not stop paas from working
+	info string
+	fix  string
+}
+
+// DoctorCommand returns "paas doctor": it checks what paas server needs
+// on this machine and says what to fix.
+func DoctorCommand(lookupEnv func(string) (string, bool)) *cobra.Command {
+	var s Settings
+	cmd := &cobra.Command{
+		Use:   "doctor",
+		Short: "Check this machine for what paas server needs, and say what to fix",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := s.resolve(cmd.Flags(), lookupEnv); err != nil {
+				return err
+			}
+			cmd.SilenceUsage = true
+			checks := doctor(cmd.Context(), s)
+			failed := report(cmd.OutOrStdout(), checks)
+			if failed > 0 {
+				return fmt.Errorf("%d problem(s) to fix", failed)
+			}
+			return nil
+		},
+	}
+	s.register(cmd.Flags())
+	return cmd
+}
+
+func report(w io.Writer, checks []check) int {
+	failed := 0
+	for _, c := range checks {
+		mark := "ok  "
+		switch {
+		case !c.ok && c.warn:
+			mark = "warn"
+		case !c.ok:
+			mark = "FAIL"
+			failed++
+		}
+		fmt.Fprintf(w, "[%s] %-12s %s\n", mark, c.name, c.info)
+		if !c.ok && c.fix != "" {
+			fmt.Fprintf(w, "       %-12s fix: %s\n", "", c.fix)
+		}
+	}
+	return failed
+}
+
+func doctor(ctx context.Context, s Settings) []check {
+	var out []check
+	add := func(c check) { out = append(out, c) }
+
+	// containerd
+	rt := runtime.New(runtime.Options{Address: s.Containerd, Namespace: s.Namespace})
+	defer rt.Close()
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	v, err := rt.Ping(cctx)
+	cancel()
+	if err != nil {
+		add(check{name: "containerd", info: err.Error(), fix: "install containerd (apt-get install containerd) and start it (systemctl start containerd), or point --containerd at its socket"})
+	} else {
+		add(check{name: "containerd", ok: true, info: fmt.Sprintf("%s answers at %s", v, s.Containerd)})
+	}
+
+	// runc
+	if b, err := exec.Command("runc", "--version").Output(); err != nil {
+		add(check{name: "runc", info: "runc not found", fix: "apt-get install runc"})
+	} else {
+		add(check{name: "runc", ok: true, info: strings.SplitN(strings.TrimSpace(string(b)), "\n", 2)[0]})
+	}
+
+	// CNI plugins
+	var missing []string
+	for _, p := range []string{"bridge", "host-local", "loopback"} {
+		if _, err := os.Stat(filepath.Join(s.CNIPluginDir, p)); err != nil {
+			missing = append(missing, p)
+		}
+	}
+	if len(missing) > 0 {
+		add(check{name: "cni", info: fmt.Sprintf("missing in %s: %s", s.CNIPluginDir, strings.Join(missing, ", ")), fix: "apt-get install containernetworking-plugins, or point --cni-plugin-dir at the plugins"})
+	} else {
+		add(check{name: "cni", ok: true, info: "bridge, host-local and loopback in " + s.CNIPluginDir})
+	}
+
+	// cgroups
+	switch {
+	case fileExists("/sys/fs/cgroup/cgroup.controllers"):
+		b, _ := os.ReadFile("/sys/fs/cgroup/cgroup.controllers")
+		ok := strings.Contains(string(b), "memory") && strings.Contains(string(b), "pids")
+		add(check{name: "cgroups", ok: ok, info: "v2: " + strings.TrimSpace(string(b)), fix: "enable the memory and pids controllers (kernel cgroup_enable=memory)"})
+	case fileExists("/sys/fs/cgroup/memory") && fileExists("/sys/fs/cgroup/pids"):
+		add(check{name: "cgroups", ok: true, info: "v1 with memory, cpu and pids controllers"})
+	default:
+		add(check{name: "cgroups", info: "no memory or pids cgroup controller under /sys/fs/cgroup", fix: "mount cgroups (systemd does) and enable the memory controller"})
+	}
+
+	// IP forwarding, for containers to reach out through the bridge
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_forward"); err == nil && strings.TrimSpace(string(b)) != "1" {
+		add(check{name: "forwarding", warn: true, info: "net.ipv4.ip_forward is 0 (the CNI bridge plugin turns it on when it starts)", fix: "sysctl -w net.ipv4.ip_forward=1"})
+	} else {
+		add(check{name: "forwarding", ok: true, info: "net.ipv4.ip_forward is on"})
+	}
+
+	// tools
+	for _, tool := range []struct{ name, pkg, why string }{
+		{"git", "git", "clones of app repositories"},
+		{"debootstrap", "debootstrap", "paas stack build"},
+		{"iptables", "iptables", "outbound traffic of apps (masquerade)"},
+	} {
+		if _, err := exec.LookPath(tool.name); err != nil {
+			add(check{name: tool.name, info: "not found; needed for " + tool.why, fix: "apt-get install " + tool.pkg})
+		} else {
+			add(check{name: tool.name, ok: true, info: "found"})
+		}
+	}
+
+	// stacks
+	if err == nil {
+		b, berr := builder.New(builder.Options{Address: s.Containerd, Namespace: s.Namespace})
+		if berr == nil {
+			sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			st, serr := b.Stacks(sctx)
+			cancel()
+			b.Close()
+			switch {
+			case serr != nil:
+				add(check{name: "stacks", info: serr.Error(), fix: "paas stack build"})
+			case len(st) == 0:
+				add(check{name: "stacks", info: "no base images in namespace " + s.Namespace, fix: "paas stack build (a few minutes, once)"})
+			default:
+				add(check{name: "stacks", ok: true, info: fmt.Sprintf("%d stack images", len(st))})
+			}
+		}
+	}
+
+	// ports: free, or held by a paas server that answers
+	for _, p := range []struct{ name, addr string }{{"http port", s.Listen}, {"ssh port", s.SSHListen}} {
+		ln, err := net.Listen("tcp", p.addr)
+		if err == nil {
+			ln.Close()
+			add(check{name: p.name, ok: true, info: p.addr + " is free"})
+			continue
+		}
+		if p.name == "http port" && answersHealthz(p.addr) {
+			add(check{name: p.name, ok: true, info: p.addr + " is served by a running paas server"})
+			continue
+		}
+		add(check{name: p.name, warn: p.name == "ssh port", info: fmt.Sprintf("cannot listen on %s: %v", p.addr, err), fix: "stop what uses the port, or choose another with --listen / --ssh-listen"})
+	}
+
+	// disk
+	dir := s.DataDir
+	for !fileExists(dir) && dir != "/" {
+		dir = filepath.Dir(dir)
+	}
+	var fs syscall.Statfs_t
+	if err := syscall.Statfs(dir, &fs); err == nil {
+		free := int64(fs.Bavail) * int64(fs.Bsize)
+		ok := free >= 5<<30
+		add(check{name: "disk", ok: ok, warn: !ok && free >= 1<<30, info: fmt.Sprintf("%.1f GiB free for %s", float64(free)/(1<<30), s.DataDir), fix: "free some space: images, builds and logs need a few GiB"})
+	}
+	return out
+}
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
+
+func answersHealthz(addr string) bool {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	c := &http.Client{Timeout: 2 * time.Second}
+	resp, err := c.Get("http://" + net.JoinHostPort(host, port) + "/healthz")
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.Header.Get("Content-Type") != ""
+}
