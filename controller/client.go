@@ -456,3 +456,20 @@ func (c *Client) SetHealthCheck(ctx context.Context, app string, h HealthCheck) 
 func (c *Client) UnsetHealthCheck(ctx context.Context, app, process string) error {
 	return c.do(ctx, "DELETE", appPath(app, "healthchecks", process), nil, nil)
 }
+
+// Certs lists an app's TLS certificates.
+func (c *Client) Certs(ctx context.Context, app string) ([]Cert, error) {
+	var cs []Cert
+	return cs, c.do(ctx, "GET", appPath(app, "certs"), nil, &cs)
+}
+
+// AddCert uploads a certificate chain and key (PEM) for an app.
+func (c *Client) AddCert(ctx context.Context, app string, nc NewCert) (Cert, error) {
+	var out Cert
+	return out, c.do(ctx, "POST", appPath(app, "certs"), nc, &out)
+}
+
+// RemoveCert removes an app's certificate by name.
+func (c *Client) RemoveCert(ctx context.Context, app, name string) error {
+	return c.do(ctx, "DELETE", appPath(app, "certs", name), nil, nil)
+}

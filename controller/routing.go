@@ -22,6 +22,15 @@ type AppRoute struct {
 	Endpoints []Endpoint `json:"endpoints"`
 	// MaxBodyBytes limits a request's body; 0 means the router's default.
 	MaxBodyBytes int64 `json:"max_body_bytes,omitempty"`
+	// Certs are the app's TLS certificates, served by SNI.
+	Certs []TLSCert `json:"certs,omitempty"`
+}
+
+// TLSCert is a certificate chain and its private key, PEM-encoded, as the
+// router needs them. Only admins (and routers) ever see the key.
+type TLSCert struct {
+	CertPEM string `json:"cert_pem"`
+	KeyPEM  string `json:"key_pem"`
 }
 
 // Endpoint is one web instance's address.

@@ -271,3 +271,18 @@ func ValidateHealthCheck(h HealthCheck) error {
 	}
 	return nil
 }
+
+// Cert describes a TLS certificate of an app (never its key).
+type Cert struct {
+	Name      string    `json:"name"`    // the first DNS name, which identifies it
+	Domains   []string  `json:"domains"` // every DNS name it covers
+	Issuer    string    `json:"issuer"`
+	NotAfter  time.Time `json:"not_after"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// NewCert uploads a certificate chain and its private key, PEM-encoded.
+type NewCert struct {
+	CertPEM string `json:"cert_pem"`
+	KeyPEM  string `json:"key_pem"`
+}

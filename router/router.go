@@ -102,6 +102,7 @@ type Router struct {
 	handler atomic.Pointer[proxy.Table] // nil until the first table
 	mu      sync.Mutex                  // serialises Update
 	version atomic.Int64
+	certs   atomic.Pointer[certIndex]
 }
 
 var _ http.Handler = (*Router)(nil)
@@ -188,6 +189,7 @@ func (r *Router) Update(t controller.RoutingTable) {
 		return
 	}
 	r.handler.Store(h)
+	r.certs.Store(r.buildCerts(t))
 	r.version.Store(t.Version)
 	d := time.Since(start)
 	keep := make(map[string]bool, len(t.Apps))

@@ -2,12 +2,21 @@ package tests
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -187,4 +196,85 @@ func TestStandaloneRouterOutlivesController(t *testing.T) {
 		ctrs, err := c.Containers(context.Background())
 		return err == nil && len(ctrs) == 0, fmt.Sprint(len(ctrs), err)
 	})
+}
+
+// TestTLSBySNI: with an uploaded certificate, the app answers HTTPS (HTTP/2)
+// for its domain, chosen by SNI; a name with no certificate gets no
+// handshake.
+func TestTLSBySNI(t *testing.T) {
+	ns := "paas-e2e-rt-" + randomHex(4)
+	s := runtimeServer(t, filepath.Join(t.TempDir(), "data"), ns, "--tls-listen", "127.0.0.1:0")
+	c := importBusybox(t, ns)
+	defer c.Close()
+	t.Cleanup(func() { _ = exec.Command("ip", "link", "delete", fmt.Sprintf("ptste%d", os.Getpid()%100000)).Run() })
+	admin, _ := loginAdmin(t, s)
+	mustCLI(t, admin, "apps:create", "shop")
+	mustCLI(t, admin, "releases:create", "-a", "shop", "--image", busyboxImage, "--process", "web="+webCommand)
+	mustCLI(t, admin, "domains:add", "-a", "shop", "shop.example.com")
+	dir := t.TempDir()
+	certPEM, keyPEM := selfSignedPEM(t, "shop.example.com")
+	os.WriteFile(filepath.Join(dir, "cert.pem"), certPEM, 0o600)
+	os.WriteFile(filepath.Join(dir, "key.pem"), keyPEM, 0o600)
+	otherCert, otherKey := selfSignedPEM(t, "elsewhere.example.org")
+	os.WriteFile(filepath.Join(dir, "other.pem"), otherCert, 0o600)
+	os.WriteFile(filepath.Join(dir, "other-key.pem"), otherKey, 0o600)
+	wantCLIError(t, admin, "none of which is a domain of the app", "certs:add", "-a", "shop", filepath.Join(dir, "other.pem"), filepath.Join(dir, "other-key.pem"))
+	wantCLIError(t, admin, "not a usable certificate and key", "certs:add", "-a", "shop", filepath.Join(dir, "cert.pem"), filepath.Join(dir, "cert.pem"))
+	mustCLI(t, admin, "certs:add", "-a", "shop", filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"))
+	if out := mustCLI(t, admin, "certs", "-a", "shop"); !strings.Contains(out, "shop.example.com") {
+		t.Errorf("paas certs:\n%s", out)
+	}
+	m := regexp.MustCompile(`msg="listening for HTTPS" addr=(127\.0\.0\.1:[0-9]+)`).FindStringSubmatch(s.stderr.String())
+	if m == nil {
+		t.Fatalf("the server did not log its HTTPS address:\n%s", s.stderr.String())
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(certPEM)
+	client := func(name string) *http.Client {
+		return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+			TLSClientConfig:   &tls.Config{RootCAs: pool, ServerName: name},
+			ForceAttemptHTTP2: true,
+		}}
+	}
+	waitUntil(t, "HTTPS by SNI", 40*time.Second, func() (bool, string) {
+		req, _ := http.NewRequest("GET", "https://"+m[1]+"/", nil)
+		req.Host = "shop.example.com"
+		resp, err := client("shop.example.com").Do(req)
+		if err != nil {
+			return false, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.Proto != "HTTP/2.0" {
+			t.Errorf("HTTPS protocol = %s, want HTTP/2.0", resp.Proto)
+		}
+		return resp.StatusCode == 200 && strings.HasPrefix(string(b), "shop web.1"), fmt.Sprint(resp.StatusCode, string(b))
+	})
+	if _, err := client("other.example.com").Get("https://" + m[1] + "/"); err == nil {
+		t.Error("a TLS handshake for a name with no certificate succeeded")
+	}
+	mustCLI(t, admin, "apps:destroy", "shop", "--confirm", "shop")
+	waitUntil(t, "no containers left", 30*time.Second, func() (bool, string) {
+		ctrs, err := c.Containers(context.Background())
+		return err == nil && len(ctrs) == 0, fmt.Sprint(len(ctrs), err)
+	})
+}
+
+func selfSignedPEM(t *testing.T, name string) ([]byte, []byte) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: name}, DNSNames: []string{name},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kd, _ := x509.MarshalECPrivateKey(key)
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kd})
 }

@@ -28,16 +28,17 @@ const webCommand = `echo "booting $PAAS_PROCESS"; mkdir -p /tmp/w; echo "$PAAS_A
 
 // runtimeServer starts a server that runs apps on the test containerd, in
 // a namespace holding the busybox image and on a bridge of its own.
-func runtimeServer(t *testing.T, dataDir, ns string) *testServer {
+func runtimeServer(t *testing.T, dataDir, ns string, extra ...string) *testServer {
 	t.Helper()
 	sock := testenv.Containerd(t)
 	testenv.Root(t)
 	bridge := fmt.Sprintf("ptste%d", os.Getpid()%100000)
-	return startServer(t, serverOptions{containerd: sock, dataDir: dataDir, namespace: ns, extra: []string{
+	args := append([]string{
 		"--bridge", bridge, "--subnet", "10.235.0.0/24", "--stop-grace", "2s", "--health-timeout", "20s",
 		"--build-bridge", fmt.Sprintf("ptstf%d", os.Getpid()%100000), "--build-subnet", "10.237.0.0/24",
 		"--cni-plugin-dir", "/usr/lib/cni",
-	}})
+	}, extra...)
+	return startServer(t, serverOptions{containerd: sock, dataDir: dataDir, namespace: ns, extra: args})
 }
 
 func importBusybox(t *testing.T, ns string) *containerd.Client {

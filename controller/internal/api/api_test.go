@@ -2,16 +2,23 @@ package api
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 
@@ -119,6 +126,13 @@ func (e *env) fixture(role string) map[string]string {
 	_, err = e.st.AddDomain(ctx, owner, app, app+".example.com")
 	must(err)
 	must(e.st.SetHealthCheck(ctx, owner, app, controller.HealthCheck{Type: "worker", Timeout: 3}, false))
+	certPEM, keyPEM := selfSigned(t, app+".example.com")
+	ci, err := ParseCert(controller.NewCert{CertPEM: certPEM, KeyPEM: keyPEM}, []string{app + ".example.com"}, time.Now())
+	must(err)
+	_, err = e.st.AddCert(ctx, owner, app, ci)
+	must(err)
+	newCertPEM, newKeyPEM := selfSigned(t, app+".localhost")
+	certBody, _ := json.Marshal(controller.NewCert{CertPEM: newCertPEM, KeyPEM: newKeyPEM})
 	// Keys and tokens belong to whoever deletes them; callers with no
 	// valid token get the owner's.
 	holder := owner
@@ -145,6 +159,7 @@ func (e *env) fixture(role string) map[string]string {
 		"victim":    victim.User.Name,
 		"newuser":   fmt.Sprintf("nu%d", n),
 		"pubkey":    newKey(t),
+		"certbody":  string(certBody),
 	}
 }
 
@@ -211,6 +226,9 @@ func TestAuthorizationMatrix(t *testing.T) {
 		{"GET /v1/apps/{app}/logs", "/v1/apps/{app}/logs", "", members},
 		{"POST /v1/apps/{app}/run", "/v1/apps/{app}/run", `{"command":"true","detached":true}`, members},
 		{"POST /v1/apps/{app}/restart", "/v1/apps/{app}/restart", `{"type":"web"}`, members},
+		{"GET /v1/apps/{app}/certs", "/v1/apps/{app}/certs", "", members},
+		{"POST /v1/apps/{app}/certs", "/v1/apps/{app}/certs", `{certbody}`, members},
+		{"DELETE /v1/apps/{app}/certs/{name}", "/v1/apps/{app}/certs/{domain}", "", members},
 		{"GET /v1/apps/{app}/healthchecks", "/v1/apps/{app}/healthchecks", "", members},
 		{"PUT /v1/apps/{app}/healthchecks/{type}", "/v1/apps/{app}/healthchecks/web", `{"path":"/health","timeout":2,"attempts":5}`, members},
 		{"DELETE /v1/apps/{app}/healthchecks/{type}", "/v1/apps/{app}/healthchecks/worker", "", members},
@@ -291,6 +309,9 @@ func TestBadInput(t *testing.T) {
 	e := newEnv(t)
 	vars := e.fixture("owner")
 	otherApp := e.fixture("owner")["app"]
+	oc, ok := selfSigned(t, "elsewhere.example.org")
+	ob, _ := json.Marshal(controller.NewCert{CertPEM: oc, KeyPEM: ok})
+	vars["othercert"] = string(ob)
 	tok := e.tokens["owner"]
 	cases := []struct {
 		name, method, path, body string
@@ -329,6 +350,8 @@ func TestBadInput(t *testing.T) {
 		{"health check bad path", "PUT", "/v1/apps/{app}/healthchecks/web", `{"path":"health"}`, 422, "invalid health check path"},
 		{"health check path on worker", "PUT", "/v1/apps/{app}/healthchecks/worker", `{"path":"/health"}`, 422, "only web processes"},
 		{"health check bad type", "PUT", "/v1/apps/{app}/healthchecks/W;b", `{}`, 422, "invalid process type"},
+		{"cert not PEM", "POST", "/v1/apps/{app}/certs", `{"cert_pem":"nope","key_pem":"nope"}`, 422, "not a usable certificate"},
+		{"cert of another domain", "POST", "/v1/apps/{app}/certs", `{othercert}`, 422, "none of which is a domain of the app"},
 		{"scale bad type", "PATCH", "/v1/apps/{app}/formation", `[{"type":"w;b","quantity":1}]`, 422, "invalid process type"},
 		{"bad image", "POST", "/v1/apps/{app}/releases", `{"image":"UPPER/Case:!"}`, 422, "invalid image"},
 		{"bad digest", "POST", "/v1/apps/{app}/releases", `{"image":"busybox","digest":"md5:x"}`, 422, "invalid image digest"},
@@ -364,4 +387,28 @@ func TestBadInput(t *testing.T) {
 	if len(cfg) != 1 || cfg["A"] != "1" {
 		t.Errorf("config after bad input = %v, want only A=1", cfg)
 	}
+}
+
+// selfSigned makes a certificate for name and its key, PEM-encoded.
+func selfSigned(t *testing.T, name string) (string, string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()),
+		Subject:      pkix.Name{CommonName: name},
+		DNSNames:     []string{name},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kd, _ := x509.MarshalECPrivateKey(key)
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})), string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kd}))
 }

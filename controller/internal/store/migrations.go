@@ -16,6 +16,7 @@ func migrations() []*gormigrate.Migration {
 		{ID: "0001_initial", Migrate: migrateInitial},
 		{ID: "0002_audit_append_only", Migrate: migrateAuditAppendOnly},
 		{ID: "0003_health_checks", Migrate: migrateHealthChecks},
+		{ID: "0004_certs", Migrate: migrateCerts},
 	}
 }
 
@@ -184,4 +185,20 @@ func migrateHealthChecks(tx *gorm.DB) error {
 		Attempts int    `gorm:"not null"`
 	}
 	return tx.Table("health_checks").Migrator().CreateTable(&healthCheck{})
+}
+
+// migrateCerts adds TLS certificates (keys sealed like config values).
+func migrateCerts(tx *gorm.DB) error {
+	type cert struct {
+		ID        int64  `gorm:"primaryKey"`
+		AppID     int64  `gorm:"not null;uniqueIndex:idx_cert_app_name"`
+		Name      string `gorm:"size:255;not null;uniqueIndex:idx_cert_app_name"`
+		Domains   string `gorm:"not null"` // JSON array
+		Issuer    string `gorm:"size:512;not null"`
+		NotAfter  time.Time
+		CertPEM   string `gorm:"not null"`
+		KeySealed string `gorm:"not null"`
+		CreatedAt time.Time
+	}
+	return tx.Table("certs").Migrator().CreateTable(&cert{})
 }

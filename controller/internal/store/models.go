@@ -116,3 +116,15 @@ type healthCheck struct {
 	Timeout  int // seconds per attempt
 	Attempts int
 }
+
+type cert struct {
+	ID        int64
+	AppID     int64
+	Name      string
+	Domains   string // JSON array
+	Issuer    string
+	NotAfter  time.Time
+	CertPEM   string
+	KeySealed string
+	CreatedAt time.Time
+}

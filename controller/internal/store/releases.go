@@ -384,6 +384,7 @@ type Deployment struct {
 	Processes []controller.Process // with commands from the release
 	Domains   []string             // custom domains
 	Checks    []controller.HealthCheck
+	Certs     []controller.TLSCert
 }
 
 // Deployments returns the deployment of every app that has a release.
@@ -418,7 +419,11 @@ func (s *Store) Deployments(ctx context.Context) ([]Deployment, error) {
 			if err != nil {
 				return err
 			}
-			out = append(out, Deployment{App: a.Name, Release: cur.Version, Status: cur.Status, Image: cur.Image, Config: cfg, Processes: procs, Domains: domains, Checks: checks})
+			certs, err := s.tlsCerts(tx, a.ID)
+			if err != nil {
+				return err
+			}
+			out = append(out, Deployment{App: a.Name, Release: cur.Version, Status: cur.Status, Image: cur.Image, Config: cfg, Processes: procs, Domains: domains, Checks: checks, Certs: certs})
 		}
 		return nil
 	})

@@ -3,6 +3,8 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
+	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -139,6 +141,7 @@ func (r *runner) addAppCommands(root *cobra.Command) {
 	)
 	r.addAccessCommands(root)
 	r.addDomainCommands(root)
+	r.addCertCommands(root)
 }
 
 // addRemote adds a git remote for a new app when in a git work tree,
@@ -249,6 +252,78 @@ func (r *runner) addAccessCommands(root *cobra.Command) {
 					return err
 				}
 				r.printf("Removed %s from the collaborators of %s\n", args[0], app)
+				return nil
+			},
+		}),
+	)
+}
+
+func (r *runner) addCertCommands(root *cobra.Command) {
+	root.AddCommand(
+		r.jsonFlag(r.appFlag(&cobra.Command{
+			Use:     "certs",
+			Aliases: []string{"certs:list"},
+			Short:   "List an app's TLS certificates",
+			GroupID: groupApps,
+			Args:    nargs(0, 0),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				c, app, err := r.appClient(cmd.Context())
+				if err != nil {
+					return err
+				}
+				cs, err := c.Certs(cmd.Context(), app)
+				if err != nil {
+					return err
+				}
+				return r.show(cs, func(w io.Writer, colour bool) error {
+					t := newTable("name", "domains", "expires", "issuer")
+					for _, ct := range cs {
+						t.add(ct.Name, strings.Join(ct.Domains, ", "), ct.NotAfter.Format("2006-01-02"), ct.Issuer)
+					}
+					return t.render(w, colour)
+				})
+			},
+		})),
+		r.appFlag(&cobra.Command{
+			Use:     "certs:add CERT_FILE KEY_FILE",
+			Short:   "Add a TLS certificate (PEM chain, leaf first) and its key; served by SNI",
+			GroupID: groupApps,
+			Args:    nargs(2, 2),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				cert, err := os.ReadFile(args[0])
+				if err != nil {
+					return err
+				}
+				key, err := os.ReadFile(args[1])
+				if err != nil {
+					return err
+				}
+				c, app, err := r.appClient(cmd.Context())
+				if err != nil {
+					return err
+				}
+				ct, err := c.AddCert(cmd.Context(), app, controller.NewCert{CertPEM: string(cert), KeyPEM: string(key)})
+				if err != nil {
+					return err
+				}
+				r.printf("Added certificate %s to %s (covers %s; expires %s)\n", ct.Name, app, strings.Join(ct.Domains, ", "), ct.NotAfter.Format("2006-01-02"))
+				return nil
+			},
+		}),
+		r.appFlag(&cobra.Command{
+			Use:     "certs:remove NAME",
+			Short:   "Remove an app's TLS certificate",
+			GroupID: groupApps,
+			Args:    nargs(1, 1),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				c, app, err := r.appClient(cmd.Context())
+				if err != nil {
+					return err
+				}
+				if err := c.RemoveCert(cmd.Context(), app, args[0]); err != nil {
+					return err
+				}
+				r.printf("Removed certificate %s from %s\n", args[0], app)
 				return nil
 			},
 		}),

@@ -20,7 +20,7 @@ import (
 // app traffic. lookupEnv reads the environment (os.LookupEnv in main).
 func RouterCommand(lookupEnv func(string) (string, bool)) *cobra.Command {
 	var (
-		controllerURL, token, listen, metricsListen, baseDomain string
+		controllerURL, token, listen, tlsListen, metricsListen, baseDomain string
 		logLevel, logFormat                                     string
 	)
 	cmd := &cobra.Command{
@@ -31,7 +31,7 @@ func RouterCommand(lookupEnv func(string) (string, bool)) *cobra.Command {
 --listen. When the controller is unreachable it keeps serving the last table it had.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			for flag, dst := range map[string]*string{"controller": &controllerURL, "token": &token, "listen": &listen, "metrics-listen": &metricsListen, "base-domain": &baseDomain} {
+			for flag, dst := range map[string]*string{"controller": &controllerURL, "token": &token, "listen": &listen, "tls-listen": &tlsListen, "metrics-listen": &metricsListen, "base-domain": &baseDomain} {
 				if f := cmd.Flags().Lookup(flag); !f.Changed {
 					if v, ok := lookupEnv(envName("router-" + flag)); ok {
 						*dst = v
@@ -62,6 +62,14 @@ func RouterCommand(lookupEnv func(string) (string, bool)) *cobra.Command {
 			g, ctx := errgroup.WithContext(cmd.Context())
 			g.Go(func() error { return rtr.Run(ctx, client) })
 			g.Go(func() error { return rtr.Serve(ctx, ln) })
+			if tlsListen != "" {
+				tln, err := net.Listen("tcp", tlsListen)
+				if err != nil {
+					return fmt.Errorf("listen on %s for HTTPS: %w", tlsListen, err)
+				}
+				log.Info("listening for HTTPS", "addr", tln.Addr().String())
+				g.Go(func() error { return rtr.ServeTLS(ctx, tln) })
+			}
 			if metricsListen != "" {
 				ms := &http.Server{Addr: metricsListen, Handler: rtr.MetricsHandler(), ReadHeaderTimeout: 5 * time.Second}
 				g.Go(func() error {
@@ -84,6 +92,7 @@ func RouterCommand(lookupEnv func(string) (string, bool)) *cobra.Command {
 	fs.StringVar(&controllerURL, "controller", "http://127.0.0.1:8000", "the controller's API URL [env PAAS_ROUTER_CONTROLLER]")
 	fs.StringVar(&token, "token", "", "an admin API token [env PAAS_ROUTER_TOKEN]")
 	fs.StringVar(&listen, "listen", ":80", "address for app traffic [env PAAS_ROUTER_LISTEN]")
+	fs.StringVar(&tlsListen, "tls-listen", "", "address for HTTPS (certificates by SNI from the controller); empty for none [env PAAS_ROUTER_TLS_LISTEN]")
 	fs.StringVar(&metricsListen, "metrics-listen", "", "address for /metrics (Prometheus); empty for none [env PAAS_ROUTER_METRICS_LISTEN]")
 	fs.StringVar(&baseDomain, "base-domain", "localhost", "apps answer at <app>.<base-domain> unless the controller says otherwise [env PAAS_ROUTER_BASE_DOMAIN]")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")

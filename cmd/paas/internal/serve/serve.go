@@ -224,7 +224,32 @@ func Run(ctx context.Context, s Settings, out, logw io.Writer) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	var tlsSrv *http.Server
+	var tlsLn net.Listener
+	if s.TLSListen != "" {
+		if tlsLn, err = net.Listen("tcp", s.TLSListen); err != nil {
+			return fmt.Errorf("listen on %s for HTTPS: %w", s.TLSListen, err)
+		}
+		defer tlsLn.Close()
+		tlsSrv = &http.Server{Handler: front, TLSConfig: rtr.TLSConfig(), ReadHeaderTimeout: srv.ReadHeaderTimeout,
+			IdleTimeout: srv.IdleTimeout, MaxHeaderBytes: srv.MaxHeaderBytes, ErrorLog: srv.ErrorLog}
+	}
 	g, gctx := errgroup.WithContext(ctx)
+	if tlsSrv != nil {
+		g.Go(func() error {
+			log.Info("listening for HTTPS", "addr", tlsLn.Addr().String())
+			if err := tlsSrv.ServeTLS(tlsLn, "", ""); !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		})
+		g.Go(func() error {
+			<-gctx.Done()
+			sctx, cancel := context.WithTimeout(context.Background(), s.ShutdownTimeout)
+			defer cancel()
+			return tlsSrv.Shutdown(sctx)
+		})
+	}
 	g.Go(func() error { return rtr.Run(gctx, ctl) })
 	g.Go(func() error {
 		log.Info("git push over SSH", "addr", sshLn.Addr().String(), "host_key", git.HostKeyFingerprint())

@@ -22,6 +22,7 @@ type Settings struct {
 	Database        string
 	Listen          string
 	SSHListen       string
+	TLSListen       string
 	GitHost         string
 	BaseDomain      string
 	Containerd      string
@@ -47,6 +48,7 @@ func (s *Settings) register(fs *pflag.FlagSet) {
 	fs.StringVar(&s.Database, "database", "", "state store: a postgres:// DSN, or a SQLite file (default <data-dir>/paas.db)")
 	fs.StringVar(&s.Listen, "listen", ":8000", "HTTP address of the API and dashboard (and app traffic once the router runs)")
 	fs.StringVar(&s.SSHListen, "ssh-listen", ":2222", "SSH address for git push")
+	fs.StringVar(&s.TLSListen, "tls-listen", "", "HTTPS address for apps with certificates (paas certs:add), e.g. :443; empty for none")
 	fs.StringVar(&s.GitHost, "git-host", "", "host name in git remote URLs (default: the host the CLI talks to)")
 	fs.StringVar(&s.BaseDomain, "base-domain", "localhost", "apps answer at <app>.<base-domain>")
 	fs.StringVar(&s.Containerd, "containerd", "/run/containerd/containerd.sock", "containerd socket")
