@@ -16,9 +16,9 @@ import (
 
 	containerd "github.com/containerd/containerd/v2/client"
 
+	"paas/builder/testimage"
 	"paas/controller"
 	"paas/internal/testenv"
-	"paas/builder/testimage"
 )
 
 const busyboxImage = "paas.test/busybox:latest"

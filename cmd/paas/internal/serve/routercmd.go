@@ -21,7 +21,7 @@ import (
 func RouterCommand(lookupEnv func(string) (string, bool)) *cobra.Command {
 	var (
 		controllerURL, token, listen, tlsListen, metricsListen, baseDomain string
-		logLevel, logFormat                                     string
+		logLevel, logFormat                                                string
 	)
 	cmd := &cobra.Command{
 		Use:   "router",
