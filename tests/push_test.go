@@ -150,9 +150,16 @@ CMD httpd -f -p $PORT -h /www
 	if err != nil || !strings.Contains(out, "       migrated") || !strings.Contains(out, "v3 is live") {
 		t.Errorf("push with a release command: err %v, output:\n%s", err, out)
 	}
+	imgs, err := c.ImageService().List(context.Background(), `name~="^paas/shop:"`)
+	if err != nil || len(imgs) != 3 {
+		t.Errorf("images of shop after three good builds = %d, %v; want 3 (all within the retention)", len(imgs), err)
+	}
 	mustCLI(t, admin, "apps:destroy", "shop", "--confirm", "shop")
 	waitUntil(t, "no containers left", 30*time.Second, func() (bool, string) {
 		ctrs, err := c.Containers(context.Background())
 		return err == nil && len(ctrs) == 0, fmt.Sprint(len(ctrs), err)
 	})
+	if imgs, err := c.ImageService().List(context.Background(), `name~="^paas/shop:"`); err != nil || len(imgs) != 0 {
+		t.Errorf("images of shop after apps:destroy = %d, %v; want none", len(imgs), err)
+	}
 }

@@ -26,6 +26,12 @@ type BuildRequest struct {
 	Output    io.Writer         // build output, for the pusher
 }
 
+// Pruner deletes an app's images but those in keep. A Builder may be one;
+// then old images are deleted after each deploy (retention).
+type Pruner interface {
+	Prune(ctx context.Context, app string, keep []string) ([]string, error)
+}
+
 // BuildResult is a built image.
 type BuildResult struct {
 	Image        string
@@ -155,6 +161,7 @@ func (c *Controller) Deploy(ctx context.Context, req DeployRequest) (controller.
 		switch r.Status {
 		case controller.ReleaseSucceeded:
 			fmt.Fprintf(out, "-----> v%d is live (rollout %v)\n", rel.Version, time.Since(rollout).Round(100*time.Millisecond))
+			c.pruneImages(fctx, req.App)
 			if c.opt.WebURL != nil {
 				fmt.Fprintf(out, "       %s\n", c.opt.WebURL(req.App))
 			}
@@ -179,4 +186,32 @@ func (p prefixWriter) Write(b []byte) (int, error) {
 		return 0, err
 	}
 	return len(b), nil
+}
+
+// pruneImages deletes the app's images that none of its last KeepReleases
+// releases uses: those are the ones paas rollback can still go back to.
+func (c *Controller) pruneImages(ctx context.Context, app string) {
+	p, ok := c.opt.Builder.(Pruner)
+	if !ok {
+		return
+	}
+	rs, err := c.store.Releases(ctx, app)
+	if err != nil {
+		return
+	}
+	n := c.opt.KeepReleases
+	if n <= 0 {
+		n = 5
+	}
+	var keep []string
+	for i, r := range rs {
+		if i < n || r.Status == controller.ReleaseDeploying || r.Status == controller.ReleasePending {
+			keep = append(keep, r.Image)
+		}
+	}
+	if deleted, err := p.Prune(ctx, app, keep); err != nil {
+		c.opt.Logger.Warn("cannot prune old images", "app", app, "err", err)
+	} else if len(deleted) > 0 {
+		c.opt.Logger.Info("pruned images no release can roll back to", "app", app, "images", deleted)
+	}
 }

@@ -53,6 +53,9 @@ type Options struct {
 	LogDir string
 	// Builder builds pushed source for Deploy; if nil, pushes are refused.
 	Builder Builder
+	// KeepReleases is how many of an app's newest releases keep their
+	// images (the ones paas rollback can go back to); if 0, 5.
+	KeepReleases int
 	// AppDestroyed is called after an app is destroyed, to remove what
 	// other components keep for it (its git repository, its images).
 	AppDestroyed func(app string)

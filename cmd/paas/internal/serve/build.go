@@ -17,3 +17,7 @@ func (a builderAdapter) Build(ctx context.Context, req server.BuildRequest) (ser
 	}
 	return server.BuildResult{Image: res.Image, Digest: res.Digest.String(), ProcessTypes: res.ProcessTypes}, nil
 }
+
+func (a builderAdapter) Prune(ctx context.Context, app string, keep []string) ([]string, error) {
+	return a.b.Prune(ctx, app, keep)
+}

@@ -163,6 +163,11 @@ func Run(ctx context.Context, s Settings, out, logw io.Writer) error {
 		LogDir:     logDir,
 		Builder:    build,
 		AppDestroyed: func(app string) {
+			if ba, ok := build.(builderAdapter); ok {
+				if _, err := ba.Prune(context.WithoutCancel(ctx), app, nil); err != nil {
+					log.Warn("cannot remove the images of a destroyed app", "app", app, "err", err)
+				}
+			}
 			if git == nil {
 				return
 			}
