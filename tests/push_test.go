@@ -2,7 +2,6 @@ package tests
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -40,12 +39,8 @@ func commitAll(t *testing.T, dir, msg string) {
 // the router; a second push rolls out the change; a push whose build
 // fails is rejected and the running release keeps serving.
 func TestGitPushDeploys(t *testing.T) {
-	ns := "paas-e2e-rt-" + randomHex(4)
-	s := runtimeServer(t, filepath.Join(t.TempDir(), "data"), ns)
-	c := importBusybox(t, ns)
-	defer c.Close()
-	t.Cleanup(func() { _ = exec.Command("ip", "link", "delete", fmt.Sprintf("ptste%d", os.Getpid()%100000)).Run() })
-	admin, _ := loginAdmin(t, s)
+	r := newAppRig(t)
+	s, c, admin := r.s, r.c, r.admin
 	key := filepath.Join(t.TempDir(), "id_ed25519")
 	sshKeygen(t, key, "-t", "ed25519", "-C", "dev@laptop")
 	mustCLI(t, admin, "keys:add", key+".pub")
@@ -154,11 +149,7 @@ CMD httpd -f -p $PORT -h /www
 	if err != nil || len(imgs) != 3 {
 		t.Errorf("images of shop after three good builds = %d, %v; want 3 (all within the retention)", len(imgs), err)
 	}
-	mustCLI(t, admin, "apps:destroy", "shop", "--confirm", "shop")
-	waitUntil(t, "no containers left", 30*time.Second, func() (bool, string) {
-		ctrs, err := c.Containers(context.Background())
-		return err == nil && len(ctrs) == 0, fmt.Sprint(len(ctrs), err)
-	})
+	r.destroy(t, "shop")
 	if imgs, err := c.ImageService().List(context.Background(), `name~="^paas/shop:"`); err != nil || len(imgs) != 0 {
 		t.Errorf("images of shop after apps:destroy = %d, %v; want none", len(imgs), err)
 	}

@@ -1,7 +1,6 @@
 package tests
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -47,12 +46,8 @@ func getHost(url, host string) (int, string, error) {
 // under a bounded load through the router, a config change and a rollback
 // roll out with no failed request; the router's lines reach paas logs.
 func TestRoutingAndZeroDowntime(t *testing.T) {
-	ns := "paas-e2e-rt-" + randomHex(4)
-	s := runtimeServer(t, filepath.Join(t.TempDir(), "data"), ns)
-	c := importBusybox(t, ns)
-	defer c.Close()
-	t.Cleanup(func() { _ = exec.Command("ip", "link", "delete", fmt.Sprintf("ptste%d", os.Getpid()%100000)).Run() })
-	admin, _ := loginAdmin(t, s)
+	r := newAppRig(t)
+	s, admin := r.s, r.admin
 	mustCLI(t, admin, "apps:create", "shop")
 	mustCLI(t, admin, "releases:create", "-a", "shop", "--image", busyboxImage, "--process", "web="+webCommand)
 	mustCLI(t, admin, "scale", "-a", "shop", "web=2")
@@ -141,23 +136,15 @@ func TestRoutingAndZeroDowntime(t *testing.T) {
 		out, _, _ := cli(t, admin, "logs", "-a", "shop", "--ps", "router", "-n", "5")
 		return strings.Contains(out, "paas[router]: at=info method=GET") && strings.Contains(out, "status=200"), out
 	})
-	mustCLI(t, admin, "apps:destroy", "shop", "--confirm", "shop")
-	waitUntil(t, "no containers left", 30*time.Second, func() (bool, string) {
-		ctrs, err := c.Containers(context.Background())
-		return err == nil && len(ctrs) == 0, fmt.Sprint(len(ctrs), err)
-	})
+	r.destroy(t, "shop")
 }
 
 // TestStandaloneRouterOutlivesController: paas router follows a remote
 // controller; when the controller is killed, it keeps serving the last
 // table.
 func TestStandaloneRouterOutlivesController(t *testing.T) {
-	ns := "paas-e2e-rt-" + randomHex(4)
-	s := runtimeServer(t, filepath.Join(t.TempDir(), "data"), ns)
-	c := importBusybox(t, ns)
-	defer c.Close()
-	t.Cleanup(func() { _ = exec.Command("ip", "link", "delete", fmt.Sprintf("ptste%d", os.Getpid()%100000)).Run() })
-	admin, token := loginAdmin(t, s)
+	r := newAppRig(t)
+	s, admin, token, ns := r.s, r.admin, r.token, r.ns
 	mustCLI(t, admin, "apps:create", "shop")
 	mustCLI(t, admin, "releases:create", "-a", "shop", "--image", busyboxImage, "--process", "web="+webCommand)
 
@@ -191,23 +178,15 @@ func TestStandaloneRouterOutlivesController(t *testing.T) {
 	// destroys the app.
 	s2 := runtimeServer(t, s.dataDir, ns)
 	login(t, s2, admin, "admin", token)
-	mustCLI(t, admin, "apps:destroy", "shop", "--confirm", "shop")
-	waitUntil(t, "no containers left", 30*time.Second, func() (bool, string) {
-		ctrs, err := c.Containers(context.Background())
-		return err == nil && len(ctrs) == 0, fmt.Sprint(len(ctrs), err)
-	})
+	r.destroy(t, "shop")
 }
 
 // TestTLSBySNI: with an uploaded certificate, the app answers HTTPS (HTTP/2)
 // for its domain, chosen by SNI; a name with no certificate gets no
 // handshake.
 func TestTLSBySNI(t *testing.T) {
-	ns := "paas-e2e-rt-" + randomHex(4)
-	s := runtimeServer(t, filepath.Join(t.TempDir(), "data"), ns, "--tls-listen", "127.0.0.1:0")
-	c := importBusybox(t, ns)
-	defer c.Close()
-	t.Cleanup(func() { _ = exec.Command("ip", "link", "delete", fmt.Sprintf("ptste%d", os.Getpid()%100000)).Run() })
-	admin, _ := loginAdmin(t, s)
+	r := newAppRig(t, "--tls-listen", "127.0.0.1:0")
+	s, admin := r.s, r.admin
 	mustCLI(t, admin, "apps:create", "shop")
 	mustCLI(t, admin, "releases:create", "-a", "shop", "--image", busyboxImage, "--process", "web="+webCommand)
 	mustCLI(t, admin, "domains:add", "-a", "shop", "shop.example.com")
@@ -253,11 +232,7 @@ func TestTLSBySNI(t *testing.T) {
 	if _, err := client("other.example.com").Get("https://" + m[1] + "/"); err == nil {
 		t.Error("a TLS handshake for a name with no certificate succeeded")
 	}
-	mustCLI(t, admin, "apps:destroy", "shop", "--confirm", "shop")
-	waitUntil(t, "no containers left", 30*time.Second, func() (bool, string) {
-		ctrs, err := c.Containers(context.Background())
-		return err == nil && len(ctrs) == 0, fmt.Sprint(len(ctrs), err)
-	})
+	r.destroy(t, "shop")
 }
 
 func selfSignedPEM(t *testing.T, name string) ([]byte, []byte) {

@@ -15,7 +15,7 @@ STATICCHECK_VERSION=v0.8.2 # staticcheck 2026.2.2: the first release line that s
 GO_MIN_MINOR=26            # Go 1.26 or newer
 CACHE_DIR=/var/cache/paas-test
 APT_PACKAGES=(containerd runc containernetworking-plugins git openssh-client openssh-server
-	postgresql iproute2 iptables debootstrap ca-certificates busybox-static)
+	postgresql iproute2 iptables debootstrap ca-certificates busybox-static chromium chromium-driver)
 
 if [[ -t 2 ]]; then bold=$'\033[1m' plain=$'\033[0m'; else bold='' plain=''; fi
 say() { printf '\n%s==> %s%s\n' "$bold" "$*" "$plain" >&2; }

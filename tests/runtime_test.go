@@ -41,6 +41,41 @@ func runtimeServer(t *testing.T, dataDir, ns string, extra ...string) *testServe
 	return startServer(t, serverOptions{containerd: sock, dataDir: dataDir, namespace: ns, extra: args})
 }
 
+// appRig is a server that runs apps (see runtimeServer), the busybox image
+// in its namespace, a containerd client of that namespace, and the admin
+// logged in.
+type appRig struct {
+	s            *testServer
+	c            *containerd.Client
+	ns           string
+	admin, token string // the admin's CLI home and API token
+}
+
+func newAppRig(t *testing.T, extra ...string) *appRig {
+	t.Helper()
+	r := &appRig{ns: "paas-e2e-rt-" + randomHex(4)}
+	r.s = runtimeServer(t, filepath.Join(t.TempDir(), "data"), r.ns, extra...)
+	r.c = importBusybox(t, r.ns)
+	t.Cleanup(func() {
+		r.c.Close()
+		for _, prefix := range []string{"ptste", "ptstf"} {
+			_ = exec.Command("ip", "link", "delete", fmt.Sprintf("%s%d", prefix, os.Getpid()%100000)).Run()
+		}
+	})
+	r.admin, r.token = loginAdmin(t, r.s)
+	return r
+}
+
+// destroy destroys an app and waits until its containers are gone.
+func (r *appRig) destroy(t *testing.T, app string) {
+	t.Helper()
+	mustCLI(t, r.admin, "apps:destroy", app, "--confirm", app)
+	waitUntil(t, "no containers left", 30*time.Second, func() (bool, string) {
+		ctrs, err := r.c.Containers(context.Background())
+		return err == nil && len(ctrs) == 0, fmt.Sprint(len(ctrs), err)
+	})
+}
+
 func importBusybox(t *testing.T, ns string) *containerd.Client {
 	t.Helper()
 	c, err := containerd.New(testenv.Containerd(t), containerd.WithDefaultNamespace(ns))
