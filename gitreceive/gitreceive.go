@@ -82,3 +82,20 @@ type Options struct {
 	// Logger receives the server's log; nil discards it.
 	Logger *slog.Logger
 }
+
+// Runner is implemented by a Controller that can run one-off processes
+// attached to the person at the other end of the SSH session:
+// "ssh -t git@HOST -p 2222 run APP -- COMMAND" (paas run uses it when its
+// standard input is a terminal).
+type Runner interface {
+	Run(ctx context.Context, req RunRequest) (int, error)
+}
+
+// RunRequest is one attached run.
+type RunRequest struct {
+	App, User, Command string
+	TTY                bool
+	Stdin              io.Reader
+	Stdout, Stderr     io.Writer
+	Resize             <-chan [2]uint32 // terminal width, height; first the initial size
+}

@@ -263,6 +263,9 @@ func (s *Server) serve(sess ssh.Session) int {
 		log.Error("check access", "err", err)
 		return refuse("cannot check access to %s right now; try again later", cmd.App)
 	}
+	if cmd.Service == command.Run {
+		return s.run(ctx, sess, log, a.user, cmd)
+	}
 	if err := s.repos.Create(cmd.App); err != nil {
 		log.Error("create repository", "err", err)
 		return refuse("internal error")
@@ -424,4 +427,40 @@ func (s *Server) keepalive(ctx context.Context) (stop func()) {
 	}()
 	var once sync.Once
 	return func() { once.Do(func() { close(done) }) }
+}
+
+// run serves "run APP [--] COMMAND": a one-off process attached to the
+// session, with a terminal when the client asked for one.
+func (s *Server) run(ctx ssh.Context, sess ssh.Session, log *slog.Logger, user string, cmd command.Command) int {
+	r, ok := s.ctl.(Runner)
+	if !ok {
+		fmt.Fprintln(sess.Stderr(), "paas: this server cannot run commands")
+		return 1
+	}
+	pty, winCh, isPty := sess.Pty()
+	resize := make(chan [2]uint32, 4)
+	if isPty {
+		resize <- [2]uint32{uint32(pty.Window.Width), uint32(pty.Window.Height)}
+		go func() {
+			for w := range winCh {
+				select {
+				case resize <- [2]uint32{uint32(w.Width), uint32(w.Height)}:
+				default:
+				}
+			}
+		}()
+	}
+	log.Info("run", "command", cmd.Args, "tty", isPty)
+	code, err := r.Run(ctx, RunRequest{App: cmd.App, User: user, Command: cmd.Args, TTY: isPty,
+		Stdin: sess, Stdout: sess, Stderr: sess.Stderr(), Resize: resize})
+	if err != nil {
+		if isKind(err) {
+			fmt.Fprintf(sess.Stderr(), "paas: %v\n", err)
+		} else {
+			log.Error("run", "err", err)
+			fmt.Fprintln(sess.Stderr(), "paas: the run failed; the server log has the details")
+		}
+		return 1
+	}
+	return code
 }

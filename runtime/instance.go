@@ -98,21 +98,70 @@ func randomSuffix() string {
 }
 
 // Start creates and starts an instance. On error nothing is left behind.
-func (r *Runtime) Start(ctx context.Context, s Spec) (inst Instance, err error) {
+func (r *Runtime) Start(ctx context.Context, s Spec) (Instance, error) {
+	inst, _, err := r.start(ctx, s, nil)
+	return inst, err
+}
+
+// Stdio attaches a one-off instance to a person: its standard streams and,
+// with TTY, a pseudo-terminal (then Stderr is unused).
+type Stdio struct {
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+	TTY            bool
+}
+
+// Attached is a running instance whose streams are attached.
+type Attached struct {
+	Instance
+	task containerd.Task
+}
+
+// Wait blocks until the process exits and returns its exit code.
+func (a *Attached) Wait(ctx context.Context) (uint32, error) {
+	ch, err := a.task.Wait(ctx)
+	if err != nil {
+		return 0, err
+	}
+	select {
+	case st := <-ch:
+		return st.ExitCode(), st.Error()
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
+
+// Resize sets the size of the instance's terminal.
+func (a *Attached) Resize(ctx context.Context, width, height uint32) error {
+	return a.task.Resize(ctx, width, height)
+}
+
+// StartAttached starts a one-off instance with its standard streams
+// attached to io instead of its log. Stop it when done.
+func (r *Runtime) StartAttached(ctx context.Context, s Spec, io Stdio) (*Attached, error) {
+	s.OneOff = true
+	inst, task, err := r.start(ctx, s, &io)
+	if err != nil {
+		return nil, err
+	}
+	return &Attached{Instance: inst, task: task}, nil
+}
+
+func (r *Runtime) start(ctx context.Context, s Spec, stdio *Stdio) (inst Instance, task containerd.Task, err error) {
 	if err := r.ready(); err != nil {
-		return Instance{}, err
+		return Instance{}, nil, err
 	}
 	c, err := r.dial()
 	if err != nil {
-		return Instance{}, err
+		return Instance{}, nil, err
 	}
 	img, err := c.GetImage(ctx, s.Image)
 	if err != nil {
-		return Instance{}, fmt.Errorf("image %s: %w", s.Image, err)
+		return Instance{}, nil, fmt.Errorf("image %s: %w", s.Image, err)
 	}
 	if ok, err := img.IsUnpacked(ctx, r.opt.Snapshotter); err != nil || !ok {
 		if err := img.Unpack(ctx, r.opt.Snapshotter); err != nil {
-			return Instance{}, fmt.Errorf("unpack %s: %w", s.Image, err)
+			return Instance{}, nil, fmt.Errorf("unpack %s: %w", s.Image, err)
 		}
 	}
 	id := fmt.Sprintf("%s.%s.%d.v%d.%s", s.App, s.Process, s.Number, s.Release, randomSuffix())
@@ -131,7 +180,7 @@ func (r *Runtime) Start(ctx context.Context, s Spec) (inst Instance, err error) 
 	cleanup := context.WithoutCancel(ctx)
 	att, err := r.opt.Network.Attach(ctx, id, map[string]string{"paas.app": s.App})
 	if err != nil {
-		return Instance{}, err
+		return Instance{}, nil, err
 	}
 	defer func() {
 		if err != nil {
@@ -165,6 +214,9 @@ func (r *Runtime) Start(ctx context.Context, s Spec) (inst Instance, err error) 
 	if s.Command != "" {
 		specOpts = append(specOpts, oci.WithProcessArgs("/bin/sh", "-c", s.Command))
 	}
+	if stdio != nil && stdio.TTY {
+		specOpts = append(specOpts, oci.WithTTY, oci.WithEnv([]string{"TERM=xterm"}))
+	}
 	if s.Memory > 0 {
 		specOpts = append(specOpts, oci.WithMemoryLimit(uint64(s.Memory)))
 	}
@@ -180,7 +232,7 @@ func (r *Runtime) Start(ctx context.Context, s Spec) (inst Instance, err error) 
 		containerd.WithNewSpec(specOpts...),
 	)
 	if err != nil {
-		return Instance{}, fmt.Errorf("create container %s: %w", id, err)
+		return Instance{}, nil, fmt.Errorf("create container %s: %w", id, err)
 	}
 	defer func() {
 		if err != nil {
@@ -191,9 +243,16 @@ func (r *Runtime) Start(ctx context.Context, s Spec) (inst Instance, err error) 
 	if r.opt.LogDriver != "" {
 		logTo = cio.BinaryIO(r.opt.LogDriver, map[string]string{LogDriverCommand: r.logPath(id)})
 	}
-	task, err := ctr.NewTask(ctx, logTo)
+	if stdio != nil {
+		opts := []cio.Opt{cio.WithStreams(stdio.Stdin, stdio.Stdout, stdio.Stderr)}
+		if stdio.TTY {
+			opts = append(opts, cio.WithTerminal)
+		}
+		logTo = cio.NewCreator(opts...)
+	}
+	task, err = ctr.NewTask(ctx, logTo)
 	if err != nil {
-		return Instance{}, fmt.Errorf("create task %s: %w", id, err)
+		return Instance{}, nil, fmt.Errorf("create task %s: %w", id, err)
 	}
 	defer func() {
 		if err != nil {
@@ -201,9 +260,9 @@ func (r *Runtime) Start(ctx context.Context, s Spec) (inst Instance, err error) 
 		}
 	}()
 	if err := task.Start(ctx); err != nil {
-		return Instance{}, fmt.Errorf("start %s: %w", id, err)
+		return Instance{}, nil, fmt.Errorf("start %s: %w", id, err)
 	}
-	return instanceOf(id, labels, StateRunning, 0), nil
+	return instanceOf(id, labels, StateRunning, 0), task, nil
 }
 
 func instanceOf(id string, labels map[string]string, state string, exit uint32) Instance {

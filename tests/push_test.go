@@ -93,6 +93,14 @@ CMD httpd -f -p $PORT -h /www
 		t.Errorf("file from the first stage = %q", body)
 	}
 
+	// paas run with a terminal: over SSH, as git push, with the same key.
+	stdout, stderr, err := runCLI(t, admin, cliOptions{dir: dir, env: []string{
+		"PAAS_SSH_COMMAND=ssh -i " + key + " -o IdentitiesOnly=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null",
+	}}, "run", "--tty", "--", `sh -c 'tty; echo "i am $PAAS_PROCESS"; exit 3'`)
+	if code := exitCode(err); code != 3 || !strings.Contains(stdout, "/dev/pts/") || !strings.Contains(stdout, "i am run.") {
+		t.Errorf("paas run --tty = exit %d, stdout %q, stderr %q; want exit 3, a pty and the process name", code, stdout, stderr)
+	}
+
 	// A one-line change: a second push rolls it out.
 	write("index.html", "version two\n")
 	commitAll(t, dir, "second")

@@ -9,6 +9,7 @@ import (
 
 	"paas/controller"
 	"paas/controller/internal/store"
+	"paas/runtime"
 )
 
 // Builder turns pushed source into an image. The builder component
@@ -214,4 +215,23 @@ func (c *Controller) pruneImages(ctx context.Context, app string) {
 	} else if len(deleted) > 0 {
 		c.opt.Logger.Info("pruned images no release can roll back to", "app", app, "images", deleted)
 	}
+}
+
+// RunRequest is a one-off process attached to a person (paas run over SSH).
+type RunRequest struct {
+	App, User, Command string
+	Stdio              runtime.Stdio
+	Resize             <-chan [2]uint32 // terminal sizes: width, height
+}
+
+// RunAttached runs an attached one-off process for a user who may work on the app,
+// and returns its exit code.
+func (c *Controller) RunAttached(ctx context.Context, req RunRequest) (int, error) {
+	if err := c.CanPush(ctx, req.User, req.App); err != nil {
+		return 0, err
+	}
+	if c.sched == nil {
+		return 0, controller.Errorf(controller.ErrInvalid, "this server runs no apps (no container runtime)")
+	}
+	return c.sched.RunAttached(ctx, req.App, req.Command, req.Stdio, req.Resize)
 }

@@ -131,3 +131,62 @@ func (s *Scheduler) runSpec(ctx context.Context, rt OneOffRuntime, app string, r
 		}
 	}
 }
+
+// AttachRuntime starts instances attached to a person's terminal.
+type AttachRuntime interface {
+	OneOffRuntime
+	StartAttached(ctx context.Context, s runtime.Spec, io runtime.Stdio) (*runtime.Attached, error)
+}
+
+// RunAttached runs command in a one-off instance of the app's current
+// release with its streams attached (paas run with a terminal): sizes
+// from resize go to its terminal. It returns the command's exit code and
+// removes the instance; ctx ending (the person hanging up) stops it.
+func (s *Scheduler) RunAttached(ctx context.Context, app, command string, stdio runtime.Stdio, resize <-chan [2]uint32) (int, error) {
+	rt, ok := s.opt.Runtime.(AttachRuntime)
+	if !ok {
+		return 0, controller.Errorf(controller.ErrInvalid, "this server cannot attach to processes")
+	}
+	if strings.TrimSpace(command) == "" {
+		command = "/bin/sh"
+	}
+	deps, err := s.opt.State.Deployments(ctx)
+	if err != nil {
+		return 0, err
+	}
+	var d *store.Deployment
+	for i := range deps {
+		if deps[i].App == app {
+			d = &deps[i]
+		}
+	}
+	if d == nil {
+		return 0, controller.Errorf(controller.ErrInvalid, "%s has no release to run: deploy it first", app)
+	}
+	s.mu.Lock()
+	s.runs++
+	n := s.runs
+	s.mu.Unlock()
+	a, err := rt.StartAttached(ctx, runtime.Spec{App: app, Release: d.Release, Process: "run", Number: n, Image: d.Image, Command: command, Env: d.Config, Port: Port}, stdio)
+	if err != nil {
+		return 0, fmt.Errorf("start one-off: %w", err)
+	}
+	s.event(app, "run.%d attached: %s", n, command)
+	defer func() { _ = rt.Stop(context.WithoutCancel(ctx), a.ID) }()
+	go func() {
+		for {
+			select {
+			case sz, ok := <-resize:
+				if !ok {
+					return
+				}
+				_ = a.Resize(ctx, sz[0], sz[1])
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	code, err := a.Wait(ctx)
+	s.event(app, "run.%d exited with code %d", n, code)
+	return int(code), err
+}

@@ -16,13 +16,18 @@ import (
 const (
 	ReceivePack = "git-receive-pack" // git push
 	UploadPack  = "git-upload-pack"  // git clone, fetch, ls-remote
+	Run         = "run"              // paas run: run APP [--] COMMAND...
 )
 
 // Command is a parsed exec request.
 type Command struct {
-	Service string // ReceivePack or UploadPack
+	Service string // ReceivePack, UploadPack or Run
 	App     string // a valid app name
+	Args    string // for Run: the command line to run (may be empty: a shell)
 }
+
+// maxRunLine bounds a run command line.
+const maxRunLine = 16 << 10
 
 // maxLine bounds the command lines worth looking at; git sends a few dozen bytes.
 const maxLine = 256
@@ -39,6 +44,9 @@ var (
 // or bare, may start with "/" and may end with ".git"; what is left must be a
 // valid app name.
 func Parse(line string) (Command, error) {
+	if rest, ok := strings.CutPrefix(strings.TrimSpace(line), Run+" "); ok {
+		return parseRun(rest, len(line))
+	}
 	if len(line) > maxLine || !utf8.ValidString(line) {
 		return Command{}, fmt.Errorf("%w: this server only runs git push and git clone", ErrCommand)
 	}
@@ -96,4 +104,21 @@ func printable(s string) string {
 		}
 		return r
 	}, s)
+}
+
+// parseRun reads "APP [--] COMMAND...": the app, then the command line as
+// the person typed it (it runs with /bin/sh -c in the app's container).
+func parseRun(rest string, n int) (Command, error) {
+	if n > maxRunLine || !utf8.ValidString(rest) || strings.ContainsRune(rest, 0) {
+		return Command{}, fmt.Errorf("%w: the command line is too long or not text", ErrCommand)
+	}
+	app, args, _ := strings.Cut(strings.TrimLeft(rest, " "), " ")
+	if err := controller.ValidateAppName(app); err != nil {
+		return Command{}, fmt.Errorf("%w %q: run APP [--] COMMAND", ErrPath, printable(app))
+	}
+	args = strings.TrimSpace(args)
+	if a, ok := strings.CutPrefix(args, "--"); ok && (a == "" || a[0] == ' ') {
+		args = strings.TrimSpace(a)
+	}
+	return Command{Service: Run, App: app, Args: args}, nil
 }

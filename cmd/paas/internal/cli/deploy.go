@@ -2,9 +2,14 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"golang.org/x/term"
 	"io"
 	"maps"
+	"net/url"
+	"os"
+	"os/exec"
 	"slices"
 	"strings"
 	"time"
@@ -335,16 +340,29 @@ func (r *runner) logsCommand() *cobra.Command {
 
 // runCommand is paas run: a one-off process from the current release.
 func (r *runner) runCommand() *cobra.Command {
-	var detached bool
+	var detached, tty bool
 	cmd := &cobra.Command{
-		Use:     "run [--detached] -- COMMAND...",
-		Short:   "Run a one-off command in a new instance of the app's current release",
+		Use:   "run [--detached | --tty] -- COMMAND...",
+		Short: "Run a one-off command in a new instance of the app's current release",
+		Long: `Run a one-off command in a new instance of the app's current release.
+
+When standard input is a terminal (or with --tty), the command gets a terminal of
+its own over SSH, as git push uses (your SSH key, the app's git host and port);
+set PAAS_SSH_COMMAND to change the ssh command, as GIT_SSH_COMMAND does for git.
+Otherwise its output comes back over the API, and paas exits with its exit code.`,
 		GroupID: groupDeploy,
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, app, err := r.appClient(cmd.Context())
 			if err != nil {
 				return err
+			}
+			stdinTTY := false
+			if f, ok := r.env.Stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+				stdinTTY = true
+			}
+			if !detached && (tty || stdinTTY) {
+				return r.runOverSSH(cmd.Context(), c, app, strings.Join(args, " "), tty)
 			}
 			code, err := c.Run(cmd.Context(), app, strings.Join(args, " "), detached, r.env.Stdout)
 			if err != nil {
@@ -361,7 +379,49 @@ func (r *runner) runCommand() *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVarP(&detached, "detached", "d", false, "run in the background; the output goes to paas logs")
+	cmd.Flags().BoolVarP(&tty, "tty", "t", false, "give the command a terminal even when standard input is not one")
 	return cmd
+}
+
+// runOverSSH runs an attached one-off over the app's SSH endpoint, with a
+// terminal: ssh -t -p PORT git@HOST run APP -- COMMAND. ssh runs directly,
+// never through a shell.
+func (r *runner) runOverSSH(ctx context.Context, c *controller.Client, app, command string, force bool) error {
+	info, err := c.App(ctx, app)
+	if err != nil {
+		return err
+	}
+	u, err := url.Parse(info.GitURL)
+	if err != nil || u.Scheme != "ssh" || u.Hostname() == "" {
+		return fmt.Errorf("the server gave no usable SSH address for %s (%q)", app, info.GitURL)
+	}
+	ssh := []string{"ssh"}
+	if v := r.env.Getenv("PAAS_SSH_COMMAND"); v != "" {
+		ssh = strings.Fields(v)
+	}
+	t := "-t"
+	if force {
+		t = "-tt"
+	}
+	args := append(ssh[1:], t, "-o", "LogLevel=ERROR")
+	if p := u.Port(); p != "" {
+		args = append(args, "-p", p)
+	}
+	userName := "git"
+	if u.User != nil && u.User.Username() != "" {
+		userName = u.User.Username()
+	}
+	args = append(args, userName+"@"+u.Hostname(), "run", app, "--", command)
+	run := exec.CommandContext(ctx, ssh[0], args...)
+	run.Stdin, run.Stdout, run.Stderr = r.env.Stdin, r.env.Stdout, r.env.Stderr
+	if err := run.Run(); err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return exitCode(ee.ExitCode())
+		}
+		return fmt.Errorf("ssh: %w", err)
+	}
+	return nil
 }
 
 // limitsCommand is paas limits:set web=512M [--cpu 0.5], as Deis has it:

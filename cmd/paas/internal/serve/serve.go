@@ -318,3 +318,8 @@ func (g gitController) CanPush(ctx context.Context, user, app string) error {
 func (g gitController) Deploy(ctx context.Context, req gitreceive.DeployRequest) (controller.Release, error) {
 	return g.ctl.Deploy(ctx, server.DeployRequest{App: req.App, User: req.User, Rev: req.Rev, Source: req.Source, Output: req.Output})
 }
+
+func (g gitController) Run(ctx context.Context, req gitreceive.RunRequest) (int, error) {
+	return g.ctl.RunAttached(ctx, server.RunRequest{App: req.App, User: req.User, Command: req.Command, Resize: req.Resize,
+		Stdio: runtime.Stdio{Stdin: req.Stdin, Stdout: req.Stdout, Stderr: req.Stderr, TTY: req.TTY}})
+}
