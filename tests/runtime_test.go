@@ -7,10 +7,10 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,6 +23,8 @@ import (
 
 const busyboxImage = "paas.test/busybox:latest"
 
+var servers atomic.Int64
+
 // webCommand prints a line, then serves "<app> <instance> <release>" on $PORT.
 const webCommand = `echo "booting $PAAS_PROCESS"; mkdir -p /tmp/w; echo "$PAAS_APP $PAAS_PROCESS $PAAS_RELEASE" > /tmp/w/index.html; exec httpd -f -p $PORT -h /tmp/w`
 
@@ -32,10 +34,13 @@ func runtimeServer(t *testing.T, dataDir, ns string, extra ...string) *testServe
 	t.Helper()
 	sock := testenv.Containerd(t)
 	testenv.Root(t)
-	bridge := fmt.Sprintf("ptste%d", os.Getpid()%100000)
+	// Bridges and subnets of its own for each server: reusing one right
+	// after it was deleted can meet stale neighbour entries.
+	n := servers.Add(1)
 	args := append([]string{
-		"--bridge", bridge, "--subnet", "10.235.0.0/24", "--stop-grace", "2s", "--health-timeout", "20s",
-		"--build-bridge", fmt.Sprintf("ptstf%d", os.Getpid()%100000), "--build-subnet", "10.237.0.0/24",
+		"--bridge", fmt.Sprintf("ptste%d-%d", os.Getpid()%10000, n), "--subnet", fmt.Sprintf("10.235.%d.0/24", n%250),
+		"--stop-grace", "2s", "--health-timeout", "20s",
+		"--build-bridge", fmt.Sprintf("ptstf%d-%d", os.Getpid()%10000, n), "--build-subnet", fmt.Sprintf("10.237.%d.0/24", n%250),
 		"--cni-plugin-dir", "/usr/lib/cni",
 	}, extra...)
 	return startServer(t, serverOptions{containerd: sock, dataDir: dataDir, namespace: ns, extra: args})
@@ -56,12 +61,7 @@ func newAppRig(t *testing.T, extra ...string) *appRig {
 	r := &appRig{ns: "paas-e2e-rt-" + randomHex(4)}
 	r.s = runtimeServer(t, filepath.Join(t.TempDir(), "data"), r.ns, extra...)
 	r.c = importBusybox(t, r.ns)
-	t.Cleanup(func() {
-		r.c.Close()
-		for _, prefix := range []string{"ptste", "ptstf"} {
-			_ = exec.Command("ip", "link", "delete", fmt.Sprintf("%s%d", prefix, os.Getpid()%100000)).Run()
-		}
-	})
+	t.Cleanup(func() { r.c.Close() }) // tests/run.sh removes the ptst* bridges at the end
 	r.admin, r.token = loginAdmin(t, r.s)
 	return r
 }
@@ -124,10 +124,6 @@ func TestAppsRunAndSurviveKill9(t *testing.T) {
 	s := runtimeServer(t, dataDir, ns)
 	c := importBusybox(t, ns)
 	defer c.Close()
-	t.Cleanup(func() {
-		bridge := fmt.Sprintf("ptste%d", os.Getpid()%100000)
-		_ = exec.Command("ip", "link", "delete", bridge).Run()
-	})
 	admin, token := loginAdmin(t, s)
 	apps := []string{"one", "two", "three"}
 	for _, app := range apps {

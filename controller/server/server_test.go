@@ -26,6 +26,8 @@ import (
 
 const testImage = "paas.test/busybox:latest"
 
+var rigs atomic.Int64
+
 // httpdCommand serves "<greeting> from <instance> of <release>" on $PORT.
 const httpdCommand = `mkdir -p /tmp/www && echo "${GREETING:-hi} from $PAAS_PROCESS of $PAAS_RELEASE" > /tmp/www/index.html && exec httpd -f -p $PORT -h /tmp/www`
 
@@ -49,7 +51,11 @@ func newRig(t *testing.T, sched SchedulerOptions) *rig {
 	testenv.Root(t)
 	r := &rig{t: t, dir: t.TempDir()}
 	ns := fmt.Sprintf("paas-ctl-%d", time.Now().UnixNano()%1e9)
-	nw, err := network.New(network.Config{Name: "paas-ctl-test", Bridge: fmt.Sprintf("ptsts%d", os.Getpid()%100000), Subnet: "10.233.0.0/24", StateDir: filepath.Join(r.dir, "net")})
+	// A bridge and subnet of its own for each rig: reusing one right after
+	// it was deleted can meet stale neighbour entries.
+	n := rigs.Add(1)
+	nw, err := network.New(network.Config{Name: "paas-ctl-test", Bridge: fmt.Sprintf("ptsts%d-%d", os.Getpid()%10000, n),
+		Subnet: fmt.Sprintf("10.233.%d.0/24", n%250), StateDir: filepath.Join(r.dir, "net")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -347,9 +353,12 @@ func TestFailedReleaseKeepsOldServing(t *testing.T) {
 	if after[0].ID != before[0].ID {
 		t.Errorf("v1's instance was replaced (%s → %s); it should have kept serving", before[0].ID, after[0].ID)
 	}
-	if body, err := get("http://" + after[0].Address + "/"); err != nil || !strings.Contains(body, "of v1") {
-		t.Errorf("v1 answers %q, %v", body, err)
-	}
+	// On a loaded machine the first request may meet a passing "no route
+	// to host" (neighbour discovery); v1 must answer within seconds.
+	r.waitFor("v1 to answer", 10*time.Second, func() (bool, string) {
+		body, err := get("http://" + after[0].Address + "/")
+		return err == nil && strings.Contains(body, "of v1"), fmt.Sprint(body, err)
+	})
 	if a, _ := r.client.App(ctx, "shop"); a.Release != 1 {
 		t.Errorf("current release = v%d, want v1", a.Release)
 	}

@@ -424,7 +424,7 @@ func (s *Scheduler) failReleases(ctx context.Context, deps []store.Deployment, o
 				continue
 			}
 			// The logger may lag the exit a little.
-			for try := 0; try < 10; try++ {
+			for try := 0; try < 30; try++ {
 				if lines, err := s.opt.Runtime.Logs(o.ID, 10); err == nil && len(lines) > 0 {
 					why += "; its last log lines:\n" + strings.Join(lines, "\n")
 					break
