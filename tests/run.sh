@@ -264,6 +264,10 @@ note "set-up took $(since "$t_setup")"
 
 export PAAS_TEST_CONTAINERD="$CTD_SOCK"
 export PAAS_TEST_POSTGRES="postgres://postgres@127.0.0.1:$port/postgres?sslmode=disable"
+# The stacks (debootstrap, minutes) are built once per machine and kept outside the clone, keyed
+# by their recipe; later runs only import them. PAAS_TEST_STACKS=0 skips that test.
+export PAAS_TEST_STACKS="${PAAS_TEST_STACKS:-all}"
+export PAAS_STACK_CACHE="$CACHE_DIR/stacks"
 
 # --- checks and tests ------------------------------------------------------------------------
 
