@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
@@ -20,6 +21,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"paas/builder/internal/cnb"
 	"paas/builder/internal/core"
 	"paas/builder/internal/dockerfile"
 	"paas/runtime/network"
@@ -36,9 +38,9 @@ var (
 	ErrInvalid = dockerfile.ErrInvalid
 	// ErrStepFailed: a RUN step exited non-zero or ran out of time.
 	ErrStepFailed = dockerfile.ErrStepFailed
-	// ErrNoFrontEnd: the source has no Dockerfile, and buildpack builds do
-	// not exist yet.
-	ErrNoFrontEnd = errors.New("no Dockerfile in the source (buildpack builds are not available yet)")
+	// ErrNoFrontEnd: the source has no Dockerfile and no buildpack
+	// detected it; the message lists the buildpack groups tried.
+	ErrNoFrontEnd = cnb.ErrNoMatch
 )
 
 // Options configure a Builder. Zero values are documented per field.
@@ -59,6 +61,24 @@ type Options struct {
 	// Pull lets FROM and COPY --from pull an image that is not in
 	// containerd from its registry. If false, they use local images only.
 	Pull bool
+	// BuildImage is the image buildpacks detect and build in; if empty,
+	// BuildStack. Its config's User, else its user "app", runs them.
+	BuildImage string
+	// RunImage is the image buildpack builds are made on; if empty,
+	// RunStack. Its config's User, else its user "app", runs the app.
+	RunImage string
+	// BuildEnv is the environment buildpacks' bin/build gets from the
+	// operator (main takes it from the host's configuration), e.g. GOPROXY
+	// for the Go buildpack. If nil, none.
+	BuildEnv map[string]string
+	// CABundle is a host file of PEM CA certificates that buildpacks'
+	// downloads trust instead of the build image's — the host's bundle,
+	// where a proxy on the way re-signs TLS; read at each build. If
+	// empty, the build image's own.
+	CABundle string
+	// Buildpacks holds the built-in buildpacks (order.toml and one
+	// directory per buildpack); if nil, those of package buildpacks.
+	Buildpacks fs.FS
 	// Limits are the defaults for every build; a Request's non-zero limits
 	// override them.
 	Limits Limits
@@ -112,8 +132,14 @@ type Request struct {
 	// Target is the stage to build; if empty, the last.
 	Target string
 	// BuildArgs give values to the Dockerfile's ARGs (Heroku passes the
-	// app's config vars this way).
+	// app's config vars this way); in a buildpack build they are the files
+	// of the platform directory's env/.
 	BuildArgs map[string]string
+	// Buildpacks, if not empty, replace the built-in detection order for a
+	// source without a Dockerfile: these buildpack directories on the host
+	// (each with buildpack.toml, bin/detect and bin/build) form one group,
+	// run in this order, all of which must pass detection.
+	Buildpacks []string
 	// Output receives docker build-like progress and the steps' output;
 	// if nil it is discarded. Writes come from one goroutine at a time.
 	Output io.Writer
@@ -142,6 +168,9 @@ type Builder struct {
 	client *containerd.Client
 	store  *core.Store
 	log    *slog.Logger
+	// appLocks serializes buildpack builds of one app (app → chan
+	// struct{} of capacity 1): they share the app's cache.
+	appLocks sync.Map
 }
 
 // New connects to containerd. Close releases the connection.
@@ -217,12 +246,13 @@ func (b *Builder) Build(ctx context.Context, req Request) (res Result, err error
 	if dfName == "" {
 		dfName = "Dockerfile"
 	}
-	if _, err := os.Stat(filepath.Join(dir, filepath.FromSlash(path.Clean("/"+dfName)))); errors.Is(err, fs.ErrNotExist) {
-		return Result{}, ErrNoFrontEnd
-	}
-	procs, err := readProcfile(dir)
-	if err != nil {
-		return Result{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+	_, err = os.Stat(filepath.Join(dir, filepath.FromSlash(path.Clean("/"+dfName))))
+	useBuildpacks := errors.Is(err, fs.ErrNotExist)
+	var procs map[string]string
+	if !useBuildpacks {
+		if procs, err = readProcfile(dir); err != nil {
+			return Result{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+		}
 	}
 
 	lctx, done, err := b.store.Lease(ctx)
@@ -234,17 +264,25 @@ func (b *Builder) Build(ctx context.Context, req Request) (res Result, err error
 			log.Warn("end build lease", "err", derr)
 		}
 	}()
-	st, err := dockerfile.Build(lctx, b.store, dockerfile.Request{
-		ContextDir: dir,
-		Dockerfile: dfName,
-		Target:     req.Target,
-		BuildArgs:  req.BuildArgs,
-		Output:     req.Output,
-		Limits:     core.Limits{Memory: limits.Memory, CPUs: limits.CPUs, Pids: limits.Pids, Timeout: limits.StepTimeout},
-		Network:    b.opts.Network,
-		ResolvConf: b.opts.ResolvConf,
-		Base:       b.base,
-	})
+	stepLimits := core.Limits{Memory: limits.Memory, CPUs: limits.CPUs, Pids: limits.Pids, Timeout: limits.StepTimeout}
+	var st core.State
+	if useBuildpacks {
+		var cres cnb.Result
+		cres, err = b.buildpacks(lctx, req, dir, stepLimits)
+		st, procs = cres.State, cres.Processes
+	} else {
+		st, err = dockerfile.Build(lctx, b.store, dockerfile.Request{
+			ContextDir: dir,
+			Dockerfile: dfName,
+			Target:     req.Target,
+			BuildArgs:  req.BuildArgs,
+			Output:     req.Output,
+			Limits:     stepLimits,
+			Network:    b.opts.Network,
+			ResolvConf: b.opts.ResolvConf,
+			Base:       b.base,
+		})
+	}
 	if err != nil {
 		if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
 			err = fmt.Errorf("%w: %w", ctx.Err(), err)
@@ -268,7 +306,10 @@ func (b *Builder) Build(ctx context.Context, req Request) (res Result, err error
 	if err != nil {
 		return Result{}, err
 	}
-	res = Result{Image: name, Digest: img.Manifest.Digest, Config: st.Config.Config, ProcessTypes: map[string]string{"web": ""}}
+	res = Result{Image: name, Digest: img.Manifest.Digest, Config: st.Config.Config, ProcessTypes: map[string]string{}}
+	if !useBuildpacks {
+		res.ProcessTypes["web"] = ""
+	}
 	for _, l := range st.Layers {
 		res.Layers = append(res.Layers, l.Digest)
 	}

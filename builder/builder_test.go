@@ -401,7 +401,7 @@ func TestBadRequest(t *testing.T) {
 		{"bad app", builder.Request{App: "Shop!", Dir: dir}, builder.ErrInvalid},
 		{"bad tag", builder.Request{App: "shop", Tag: "a/b", Dir: dir}, builder.ErrInvalid},
 		{"no source", builder.Request{App: "shop"}, builder.ErrInvalid},
-		{"no dockerfile", builder.Request{App: "shop", Dir: t.TempDir()}, builder.ErrNoFrontEnd},
+		{"no dockerfile and no stack", builder.Request{App: "shop", Dir: t.TempDir()}, builder.ErrInvalid},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

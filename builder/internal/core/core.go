@@ -348,6 +348,22 @@ func (s *Store) AddLayer(ctx context.Context, parent State, createdBy string, fi
 	return s.commitSnapshot(ctx, parent, key, createdBy)
 }
 
+// AddFiles is AddLayer for a layer that only adds files under paths parent
+// does not have: fill gets an empty root, so making the layer costs what
+// the new files cost, not a walk of parent's whole root filesystem; the
+// layer is then applied on parent.
+func (s *Store) AddFiles(ctx context.Context, parent State, createdBy string, fill func(root string) error) (State, error) {
+	alone, err := s.AddLayer(ctx, Empty(), createdBy, fill)
+	if err != nil {
+		return State{}, err
+	}
+	st := parent.With(alone.Layers[0], alone.Config.RootFS.DiffIDs[0], createdBy)
+	if err := s.EnsureUnpacked(ctx, st); err != nil {
+		return State{}, err
+	}
+	return st, nil
+}
+
 // commitSnapshot diffs the active snapshot key against its parent, stores
 // the diff as a layer and commits the snapshot under the new chain ID. The
 // active snapshot is gone afterwards (committed or, if an identical layer
@@ -416,6 +432,25 @@ const mediaTypeCacheEntry = "application/vnd.paas.build-cache.v1+json"
 
 // cacheName is the image record of a step-cache entry.
 func cacheName(key digest.Digest) string { return "paas-build-cache/" + key.Encoded() }
+
+// CacheHas reports whether the step cache has an entry for key whose layer
+// is still in the content store.
+func (s *Store) CacheHas(ctx context.Context, key digest.Digest) bool {
+	rec, err := s.client.ImageService().Get(ctx, cacheName(key))
+	if err != nil {
+		return false
+	}
+	b, err := content.ReadBlob(ctx, s.client.ContentStore(), rec.Target)
+	if err != nil {
+		return false
+	}
+	var e cacheEntry
+	if json.Unmarshal(b, &e) != nil {
+		return false
+	}
+	_, err = s.client.ContentStore().Info(ctx, e.Layer.Digest)
+	return err == nil
+}
 
 // CacheGet looks up the layer a step with this key made before and returns
 // parent with that layer on top. ok is false on a miss.

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/mount"
+	"github.com/containerd/containerd/v2/core/snapshots"
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/containerd/v2/pkg/oci"
 	"github.com/containerd/errdefs"
@@ -41,6 +43,8 @@ type RunSpec struct {
 	// when Network is set.
 	ResolvConf string
 	CreatedBy  string // image history
+	// Mounts are added to the container's (e.g. a Volume's).
+	Mounts []specs.Mount
 }
 
 // ExitError is a step's command that ended with a non-zero status.
@@ -66,13 +70,127 @@ func (s *Store) Run(ctx context.Context, parent State, spec RunSpec) (_ State, e
 	}
 	defer s.removeSnapshot(ctx, id)
 
-	if err := s.runContainer(ctx, id, spec); err != nil {
+	if err := s.runContainer(ctx, id, id, spec); err != nil {
 		return State{}, err
 	}
 	return s.commitSnapshot(ctx, parent, id, spec.CreatedBy)
 }
 
-func (s *Store) runContainer(ctx context.Context, id string, spec RunSpec) (err error) {
+// Workdir is a writable snapshot that several commands run in, one after
+// the other, without a layer committed between them: committing diffs the
+// whole root filesystem, seconds on a large image, while a front end that
+// only needs some files of the result can read them with View. It is not
+// safe for concurrent use.
+type Workdir struct {
+	s   *Store
+	key string
+}
+
+// Workdir prepares a writable snapshot on parent. The caller removes it
+// with Remove.
+func (s *Store) Workdir(ctx context.Context, parent State) (*Workdir, error) {
+	key := "paas-build-" + randomID()
+	if _, err := s.snapshots().Prepare(ctx, key, parent.ChainID().String()); err != nil {
+		return nil, fmt.Errorf("prepare snapshot: %w", err)
+	}
+	return &Workdir{s: s, key: key}, nil
+}
+
+// Run runs spec in a container on the snapshot, as Store.Run does, and
+// keeps what it changed in the snapshot.
+func (w *Workdir) Run(ctx context.Context, spec RunSpec) error {
+	return w.s.runContainer(ctx, "paas-build-"+randomID(), w.key, spec)
+}
+
+// View mounts the snapshot read-only for the duration of f.
+func (w *Workdir) View(ctx context.Context, f func(root string) error) error {
+	mounts, err := w.s.snapshots().Mounts(ctx, w.key)
+	if err != nil {
+		return fmt.Errorf("snapshot mounts: %w", err)
+	}
+	return mount.WithReadonlyTempMount(ctx, mounts, f)
+}
+
+// Remove deletes the snapshot, even when ctx is cancelled.
+func (w *Workdir) Remove(ctx context.Context) { w.s.removeSnapshot(ctx, w.key) }
+
+// Volume is a writable directory that outlives builds, kept by the
+// snapshotter as a snapshot with no parent that is never committed (and a
+// garbage-collection root, so no lease is needed to keep it), and mounted
+// into build containers: a front end's cache that costs no copying and no
+// layer. It is not safe for concurrent use; callers serialize builds that
+// share one.
+type Volume struct {
+	s      *Store
+	key    string
+	mounts []mount.Mount
+	labels map[string]string
+}
+
+// labelGCRoot keeps a snapshot from the garbage collector.
+const labelGCRoot = "containerd.io/gc.root"
+
+// Volume opens the volume called key, creating an empty one if there is
+// none.
+func (s *Store) Volume(ctx context.Context, key string) (*Volume, error) {
+	sn := s.snapshots()
+	info, err := sn.Stat(ctx, key)
+	var mounts []mount.Mount
+	switch {
+	case errdefs.IsNotFound(err):
+		info.Labels = map[string]string{labelGCRoot: time.Now().UTC().Format(time.RFC3339), LabelBuilder: "paas"}
+		mounts, err = sn.Prepare(ctx, key, "", snapshots.WithLabels(info.Labels))
+		if err != nil {
+			return nil, fmt.Errorf("create volume %s: %w", key, err)
+		}
+	case err != nil:
+		return nil, err
+	case info.Kind != snapshots.KindActive:
+		return nil, fmt.Errorf("volume %s: snapshot is not active", key)
+	default:
+		if mounts, err = sn.Mounts(ctx, key); err != nil {
+			return nil, fmt.Errorf("volume %s: %w", key, err)
+		}
+	}
+	if len(mounts) != 1 || mounts[0].Type != "bind" {
+		return nil, fmt.Errorf("volume %s: the %s snapshotter does not give a bind mount", key, s.snapshotter)
+	}
+	return &Volume{s: s, key: key, mounts: mounts, labels: info.Labels}, nil
+}
+
+// Dir is the volume's directory on the host, for the caller's own reads
+// and writes between containers.
+func (v *Volume) Dir() string { return v.mounts[0].Source }
+
+// Mount is the volume bind-mounted at dest in a container.
+func (v *Volume) Mount(dest string) specs.Mount {
+	return specs.Mount{Destination: dest, Type: "bind", Source: v.Dir(), Options: []string{"rbind", "rw", "nosuid", "nodev"}}
+}
+
+// Label is one of the volume's labels ("" if unset).
+func (v *Volume) Label(key string) string { return v.labels[key] }
+
+// SetLabel sets one of the volume's labels (values up to 4 KiB).
+func (v *Volume) SetLabel(ctx context.Context, key, value string) error {
+	_, err := v.s.snapshots().Update(ctx, snapshots.Info{Name: v.key, Labels: map[string]string{key: value}}, "labels."+key)
+	if err == nil {
+		v.labels[key] = value
+	}
+	return err
+}
+
+// RemoveVolume deletes the volume called key; one that is not there is
+// no error.
+func (s *Store) RemoveVolume(ctx context.Context, key string) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	if err := s.snapshots().Remove(ctx, key); err != nil && !errdefs.IsNotFound(err) {
+		return fmt.Errorf("remove volume %s: %w", key, err)
+	}
+	return nil
+}
+
+func (s *Store) runContainer(ctx context.Context, id, snapshot string, spec RunSpec) (err error) {
 	cleanupCtx := func() (context.Context, context.CancelFunc) {
 		return context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	}
@@ -94,6 +212,9 @@ func (s *Store) runContainer(ctx context.Context, id string, spec RunSpec) (err 
 	}
 	if spec.User != "" {
 		opts = append(opts, oci.WithUser(spec.User), oci.WithAdditionalGIDs(spec.User))
+	}
+	if len(spec.Mounts) > 0 {
+		opts = append(opts, oci.WithMounts(spec.Mounts))
 	}
 	if l := spec.Limits; l.Memory > 0 {
 		opts = append(opts, oci.WithMemoryLimit(uint64(l.Memory)))
@@ -128,7 +249,7 @@ func (s *Store) runContainer(ctx context.Context, id string, spec RunSpec) (err 
 
 	c, err := s.client.NewContainer(ctx, id,
 		containerd.WithSnapshotter(s.snapshotter),
-		containerd.WithSnapshot(id),
+		containerd.WithSnapshot(snapshot),
 		containerd.WithContainerLabels(map[string]string{LabelBuilder: "paas"}),
 		containerd.WithNewSpec(opts...),
 	)

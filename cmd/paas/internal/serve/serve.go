@@ -26,6 +26,7 @@ import (
 	"paas/router"
 	"paas/runtime"
 	"paas/runtime/network"
+	"paas/web"
 )
 
 // Version is paas's version, reported by /v1/info.
@@ -48,6 +49,9 @@ environment, which wins over the file.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := s.resolve(cmd.Flags(), lookupEnv); err != nil {
 				return err
+			}
+			if s.GoProxy == "" {
+				s.GoProxy, _ = lookupEnv("GOPROXY") // the host's own Go proxy setting
 			}
 			cmd.SilenceUsage = true
 			return Run(cmd.Context(), s, cmd.OutOrStdout(), cmd.ErrOrStderr())
@@ -113,7 +117,16 @@ func Run(ctx context.Context, s Settings, out, logw io.Writer) error {
 		log.Warn("no network for builds: RUN steps get loopback only", "err", err)
 		bnw = nil
 	}
-	if b, err := builder.New(builder.Options{Address: s.Containerd, Namespace: s.Namespace, Network: bnw, Logger: log.With("component", "builder")}); err != nil {
+	bopts := builder.Options{Address: s.Containerd, Namespace: s.Namespace, Network: bnw, Logger: log.With("component", "builder")}
+	if s.GoProxy != "" {
+		bopts.BuildEnv = map[string]string{"GOPROXY": s.GoProxy}
+	}
+	if s.CABundle != "" {
+		if _, err := os.Stat(s.CABundle); err == nil {
+			bopts.CABundle = s.CABundle
+		}
+	}
+	if b, err := builder.New(bopts); err != nil {
 		log.Warn("no builder: pushes cannot deploy", "err", err)
 	} else {
 		defer b.Close()
@@ -167,6 +180,9 @@ func Run(ctx context.Context, s Settings, out, logw io.Writer) error {
 				if _, err := ba.Prune(context.WithoutCancel(ctx), app, nil); err != nil {
 					log.Warn("cannot remove the images of a destroyed app", "app", app, "err", err)
 				}
+				if err := ba.b.RemoveBuildCache(context.WithoutCancel(ctx), app); err != nil {
+					log.Warn("cannot remove the build cache of a destroyed app", "app", app, "err", err)
+				}
 			}
 			if git == nil {
 				return
@@ -215,7 +231,9 @@ func Run(ctx context.Context, s Settings, out, logw io.Writer) error {
 		return err
 	}
 	api := http.NewServeMux()
-	api.Handle("/", ctl.Handler())
+	api.Handle("/v1/", ctl.Handler())
+	api.Handle("/healthz", ctl.Handler())
+	api.Handle("/", web.Handler(web.Options{}))
 	api.Handle("GET /metrics", rtr.MetricsHandler())
 	front := newEdge(s.BaseDomain, rtr, api)
 

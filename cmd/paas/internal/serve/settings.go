@@ -32,6 +32,8 @@ type Settings struct {
 	CNIPluginDir    string
 	BuildBridge     string
 	BuildSubnet     string
+	GoProxy         string
+	CABundle        string
 	StopGrace       time.Duration
 	HealthTimeout   time.Duration
 	LogLevel        string
@@ -57,6 +59,8 @@ func (s *Settings) register(fs *pflag.FlagSet) {
 	fs.StringVar(&s.Subnet, "subnet", "10.77.0.0/16", "addresses of the instances' network")
 	fs.StringVar(&s.BuildBridge, "build-bridge", "paasbuild0", "Linux bridge of the builder's RUN steps")
 	fs.StringVar(&s.BuildSubnet, "build-subnet", "10.78.0.0/16", "addresses of the builder's RUN steps")
+	fs.StringVar(&s.GoProxy, "goproxy", "", "Go module proxy for the Go buildpack (default: GOPROXY of the server's environment)")
+	fs.StringVar(&s.CABundle, "ca-bundle", "/etc/ssl/certs/ca-certificates.crt", "host CA certificates given to buildpacks (for proxies that re-sign TLS); empty for the stack's own")
 	fs.StringVar(&s.CNIPluginDir, "cni-plugin-dir", "/usr/lib/cni", "directory of the CNI plugins (bridge, host-local, loopback)")
 	fs.DurationVar(&s.StopGrace, "stop-grace", 30*time.Second, "time between SIGTERM and SIGKILL when an instance stops")
 	fs.DurationVar(&s.HealthTimeout, "health-timeout", 60*time.Second, "how long a new web instance has to listen on $PORT")

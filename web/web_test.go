@@ -1,0 +1,328 @@
+package web_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"paas/controller"
+	"paas/controller/server"
+	"paas/web"
+)
+
+// TestHandler: what the dashboard's files are served with, and what is not
+// served at all.
+func TestHandler(t *testing.T) {
+	srv := httptest.NewServer(web.Handler(web.Options{}))
+	defer srv.Close()
+	tests := []struct {
+		method, path string
+		status       int
+		ctype        string // prefix
+	}{
+		{"GET", "/", 200, "text/html"},
+		{"HEAD", "/", 200, "text/html"},
+		{"GET", "/index.html", 200, "text/html"},
+		{"GET", "/assets/app.js", 200, "text/javascript"},
+		{"GET", "/assets/style.css", 200, "text/css"},
+		{"GET", "/assets/nope.js", 404, "text/plain"},
+		{"GET", "/assets/", 404, "text/plain"},
+		{"GET", "/apps/shop", 404, "text/plain"},
+		{"POST", "/", 405, "text/plain"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
+			req, _ := http.NewRequest(tt.method, srv.URL+tt.path, nil)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tt.status {
+				t.Errorf("status = %d, want %d", resp.StatusCode, tt.status)
+			}
+			if got := resp.Header.Get("Content-Type"); !strings.HasPrefix(got, tt.ctype) {
+				t.Errorf("Content-Type = %q, want %s...", got, tt.ctype)
+			}
+			if got := resp.Header.Get("Content-Security-Policy"); got != web.ContentSecurityPolicy {
+				t.Errorf("Content-Security-Policy = %q, want %q", got, web.ContentSecurityPolicy)
+			}
+			if got := resp.Header.Get("X-Content-Type-Options"); got != "nosniff" {
+				t.Errorf("X-Content-Type-Options = %q, want nosniff", got)
+			}
+		})
+	}
+
+	// An unchanged file is not sent again.
+	resp, err := http.Get(srv.URL + "/assets/app.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	req, _ := http.NewRequest("GET", srv.URL+"/assets/app.js", nil)
+	req.Header.Set("If-None-Match", resp.Header.Get("ETag"))
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotModified {
+		t.Errorf("GET with If-None-Match of the ETag: status = %d, want 304", resp.StatusCode)
+	}
+}
+
+// TestPageHasNoInlineCode: the policy forbids inline script and style, so
+// the page must have none (they would silently not run), and nothing may
+// come from another origin.
+func TestPageHasNoInlineCode(t *testing.T) {
+	srv := httptest.NewServer(web.Handler(web.Options{}))
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	page := string(b)
+	for _, bad := range []*regexp.Regexp{
+		regexp.MustCompile(`<script(?:\s[^>]*)?>\s*[^<\s]`), // a script with a body
+		regexp.MustCompile(`<script(?:\s[^>]*)?>`),          // checked below for src
+		regexp.MustCompile(`<style`),
+		regexp.MustCompile(`\sstyle=`),
+		regexp.MustCompile(`\son[a-z]+=`),
+		regexp.MustCompile(`(?:src|href)="(?:https?:)?//`),
+	} {
+		for _, m := range bad.FindAllString(page, -1) {
+			if strings.HasPrefix(m, "<script") && strings.Contains(m, `src="/assets/`) && strings.HasSuffix(m, ">") {
+				continue
+			}
+			t.Errorf("index.html has %q", m)
+		}
+	}
+}
+
+// TestDashboard drives the dashboard in a real headless Chromium against a
+// real controller: sign in with a token, open an app made through the API,
+// set a config var and scale through the page, check both through the API,
+// roll back, take screenshots at desktop and phone width, sign out.
+func TestDashboard(t *testing.T) {
+	b := startBrowser(t) // first: skips (or fails under CI) without Chromium
+
+	ctx := context.Background()
+	// The runtime's log directory, written here as the runtime's log
+	// driver writes it: "<app>.<type>.<n>.v<release>.<id>.log".
+	logDir := t.TempDir()
+	logFile := filepath.Join(logDir, "shop.web.1.v1.abc123.log")
+	logLine := func(text string) {
+		t.Helper()
+		f, err := os.OpenFile(logFile, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if _, err := fmt.Fprintf(f, "%s stdout %s\n", time.Now().UTC().Format(time.RFC3339Nano), text); err != nil {
+			t.Fatal(err)
+		}
+	}
+	logLine(`listening on :5000 <b id="logmarkup">bold?</b>`)
+
+	ctl, err := server.Open(ctx, server.Options{DataDir: t.TempDir(), LogDir: logDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ctl.Close() })
+	token, _, err := ctl.Bootstrap(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The mux of paas server: the API at /v1 and /healthz, the dashboard at /.
+	mux := http.NewServeMux()
+	mux.Handle("/v1/", ctl.Handler())
+	mux.Handle("/healthz", ctl.Handler())
+	mux.Handle("/", web.Handler(web.Options{}))
+	srv := httptest.NewServer(mux) // on 127.0.0.1
+	t.Cleanup(func() {
+		srv.CloseClientConnections() // the browser's, should it still be open
+		srv.Close()
+	})
+
+	c, err := controller.NewClient(srv.URL, token, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CreateApp(ctx, "shop"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CreateRelease(ctx, "shop", controller.NewRelease{
+		Image:        "paas/shop:build-1",
+		ProcessTypes: map[string]string{"web": "./server --port $PORT", "worker": "./worker"},
+		Description:  "Deploy 1a2b3c4",
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// Markup in a value is shown as text, never run or parsed.
+	const markup = `<img src=x id=injected onerror="document.title='pwned'">`
+	if _, err := c.SetConfig(ctx, "shop", map[string]*string{"BANNER": ptr(markup)}); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+
+	// Sign in.
+	b.open(srv.URL + "/")
+	b.waitText("#signin h1", "Sign in")
+	b.typeInto("#token", "paas_not-a-token")
+	b.click("#signin button[type=submit]")
+	b.waitText("#signin .msg", "not accepted")
+	b.typeInto("#token", token)
+	b.click("#signin button[type=submit]")
+	b.waitText("#nav .who", "admin")
+
+	// The apps list shows the app made through the API.
+	b.waitText(`tr[data-app="shop"]`, "v2")
+	b.waitText(`tr[data-app="shop"]`, "deploying") // no runtime: the release never goes live
+	b.screenshot(t.ArtifactDir(), "apps-desktop.png")
+	b.click(`tr[data-app="shop"] a`)
+	b.waitText("#app-name", "shop")
+	b.waitText("#git-remote", "git remote add paas ssh://")
+	b.find("#scale-web")
+
+	// Config: hidden until revealed; markup stays text.
+	b.waitText(`#config tr[data-key="BANNER"]`, "Reveal")
+	if got := b.text(`#config tr[data-key="BANNER"] td.value`); strings.Contains(got, "img") {
+		t.Errorf("config value shown before it was revealed: %q", got)
+	}
+	b.click(`#config tr[data-key="BANNER"] button.link`)
+	b.waitText(`#config tr[data-key="BANNER"] td.value`, markup)
+	var injected bool
+	b.must(b.exec(&injected, `return document.getElementById('injected') !== null || document.title === 'pwned';`))
+	if injected {
+		t.Error("a config value's markup became part of the page")
+	}
+
+	// Set a config var through the page; see it through the API.
+	b.typeInto("#config-key", "GREETING")
+	b.typeInto("#config-value", "hello world")
+	b.click("#config-set")
+	b.waitText("#config .msg", "Set GREETING")
+	b.waitText(`#config tr[data-key="GREETING"]`, "GREETING")
+	cfg, err := c.Config(ctx, "shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg["GREETING"] != "hello world" {
+		t.Errorf("after setting it in the page, GREETING = %q through the API, want %q", cfg["GREETING"], "hello world")
+	}
+	b.waitText(`#releases tr[data-version="3"]`, "Set GREETING")
+
+	// Scale through the page; see it through the API.
+	b.typeInto("#scale-web", "3")
+	b.click("#scale-web-btn")
+	b.waitText("#formation .msg", "Scaled web to 3")
+	procs, err := c.Formation(ctx, "shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q := quantity(procs, "web"); q != 3 {
+		t.Errorf("after scaling in the page, web = %d through the API, want 3", q)
+	}
+	b.waitText("#app-counts", "0 / ")
+
+	// An error from the API is shown in plain words.
+	b.typeInto("#domain-name", "shop.localhost")
+	b.click("#domain-form button[type=submit]")
+	b.waitText("#domains .msg", "already shop's default domain")
+	b.typeInto("#domain-name", "shop.example.com")
+	b.click("#domain-form button[type=submit]")
+	b.waitText("#domains .msg", "Added shop.example.com")
+
+	// Roll back to v1 (two presses: arm, then confirm).
+	b.click("#rollback-v1")
+	b.waitText("#rollback-v1", "Confirm")
+	b.click("#rollback-v1")
+	b.waitText("#releases .msg", "Rolled back to v1")
+	app, err := c.App(ctx, "shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if app.Release != 4 || app.Current == nil || !strings.Contains(app.Current.Description, "v1") {
+		t.Errorf("after the rollback in the page, the app is at v%d (%+v), want v4, a rollback to v1", app.Release, app.Current)
+	}
+	cfg, err = c.Config(ctx, "shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := cfg["GREETING"]; ok {
+		t.Errorf("after rolling back to v1, config still has GREETING: %v", cfg)
+	}
+	b.waitFor("GREETING to leave the page's config after the rollback", func() (bool, string) {
+		got := b.text("#config-body")
+		return !strings.Contains(got, "GREETING"), got
+	})
+
+	// Logs: the last lines, then a line arriving in the live view.
+	b.waitText("#log-lines", `app[web.1]: listening on :5000 <b id="logmarkup">bold?</b>`)
+	b.must(b.exec(&injected, `return document.getElementById('logmarkup') !== null;`))
+	if injected {
+		t.Error("a log line's markup became part of the page")
+	}
+	b.click("#logs-live")
+	b.waitText("#logs-state", "following")
+	logLine("GET /cart 200")
+	b.waitText("#log-lines", "app[web.1]: GET /cart 200")
+
+	// Screenshots of the app page.
+	dir := t.ArtifactDir()
+	b.must(b.exec(nil, `window.scrollTo(0, 0); document.activeElement.blur();`))
+	b.resize(1280, 1700)
+	t.Logf("desktop screenshot: %s", b.screenshot(dir, "app-desktop.png"))
+	b.resize(390, 2400)
+	var width int
+	b.must(b.exec(&width, `return document.documentElement.scrollWidth;`))
+	if width > 400 {
+		t.Errorf("at phone width the page is %dpx wide: something overflows", width)
+	}
+	t.Logf("phone screenshot: %s", b.screenshot(dir, "app-phone.png"))
+
+	// Keyboard: Tab reaches the controls, and the focused one is outlined.
+	b.resize(1280, 1000)
+	var outline string
+	b.must(b.exec(&outline, `const e = document.getElementById('scale-web'); e.focus(); return getComputedStyle(e).outlineStyle;`))
+	if outline == "none" || outline == "" {
+		t.Errorf("a focused input has outline-style %q: focus must be visible", outline)
+	}
+
+	// Sign out.
+	b.click("#signout")
+	b.waitText("#signin h1", "Sign in")
+	var kept *string
+	b.must(b.exec(&kept, `return sessionStorage.getItem('paas.token');`))
+	if kept != nil {
+		t.Error("the token is still in sessionStorage after signing out")
+	}
+
+	for _, l := range b.consoleLog() {
+		if strings.Contains(l, "Content Security Policy") || strings.Contains(l, "Uncaught") {
+			t.Errorf("browser console: %s", l)
+		}
+	}
+	t.Logf("browser steps took %v", time.Since(start).Round(time.Millisecond))
+}
+
+func quantity(procs []controller.Process, typ string) int {
+	for _, p := range procs {
+		if p.Type == typ {
+			return p.Quantity
+		}
+	}
+	return -1
+}
+
+func ptr(s string) *string { return &s }
