@@ -14,8 +14,8 @@ import (
 
 	containerd "github.com/containerd/containerd/v2/client"
 
-	"paas/internal/testenv"
 	"paas/builder/testimage"
+	"paas/internal/testenv"
 	"paas/runtime/network"
 )
 

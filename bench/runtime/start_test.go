@@ -12,10 +12,10 @@ import (
 
 	containerd "github.com/containerd/containerd/v2/client"
 
+	"paas/builder/testimage"
 	"paas/controller"
 	"paas/controller/server"
 	"paas/internal/testenv"
-	"paas/builder/testimage"
 	"paas/runtime"
 	"paas/runtime/network"
 )
