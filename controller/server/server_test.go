@@ -530,3 +530,27 @@ func TestHTTPHealthCheck(t *testing.T) {
 		t.Errorf("v1 answers %q, %v", body, err)
 	}
 }
+
+// TestLogsFollow: a followed log stream delivers new lines as they come,
+// not when a buffer fills.
+func TestLogsFollow(t *testing.T) {
+	r := newRig(t, SchedulerOptions{})
+	r.deploy("shop")
+	r.webInstances("shop", 1, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out syncBuf
+	done := make(chan error, 1)
+	go func() { done <- r.client.Logs(ctx, "shop", controller.LogOptions{Lines: 1, Follow: true}, &out) }()
+	time.Sleep(500 * time.Millisecond)
+	if _, err := r.client.Run(context.Background(), "shop", "echo hello-follow", true, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	r.waitFor("the new line in the followed stream", 15*time.Second, func() (bool, string) {
+		return strings.Contains(out.String(), "hello-follow"), out.String()
+	})
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Logs(follow) ended with %v after cancel, want nil", err)
+	}
+}
