@@ -352,13 +352,19 @@ type cliOptions struct {
 	dir   string   // working directory; default the home
 	stdin string   // standard input; default empty
 	env   []string // KEY=VALUE added to the environment
+	// timeout bounds the run; default cliTimeout.
+	timeout time.Duration
 }
 
 // runCLI runs the paas CLI as the user whose home is home. A run that exits with a status other
 // than 0 returns an *exec.ExitError; a run that cannot start or times out ends the test.
 func runCLI(t testing.TB, home string, opt cliOptions, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), cliTimeout)
+	timeout := cliTimeout
+	if opt.timeout > 0 {
+		timeout = opt.timeout
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, paasBin, args...)
 	cmd.Dir = opt.dir
@@ -373,7 +379,7 @@ func runCLI(t testing.TB, home string, opt cliOptions, args ...string) (stdout, 
 	cmd.Stdout, cmd.Stderr = &o, &e
 	err = cmd.Run()
 	if ctx.Err() != nil {
-		t.Fatalf("%s: no answer within %v\nstderr: %s", cmdline(args), cliTimeout, e.String())
+		t.Fatalf("%s: no answer within %v\nstderr: %s", cmdline(args), timeout, e.String())
 	}
 	var exit *exec.ExitError
 	if err != nil && !errors.As(err, &exit) {
