@@ -105,10 +105,18 @@ CMD httpd -f -p $PORT -h /www
 	write("index.html", "version two\n")
 	commitAll(t, dir, "second")
 	t0 = time.Now()
-	if out, err := gitPush(t, dir, key, "push", "paas", "main"); err != nil || !strings.Contains(out, "v2 is live") {
+	out, err = gitPush(t, dir, key, "push", "paas", "main")
+	if err != nil || !strings.Contains(out, "v2 is live") {
 		t.Fatalf("second git push: %v\n%s", err, out)
 	}
-	t.Logf("second push (one file changed) took %v", time.Since(t0))
+	total := time.Since(t0)
+	var split []string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, "-----> Built") || strings.Contains(l, "is live (rollout") {
+			split = append(split, strings.TrimSpace(strings.TrimPrefix(l, "remote:")))
+		}
+	}
+	t.Logf("second push (one file changed) took %v: %s", total, strings.Join(split, "; "))
 	if body := get(); body != "version two\n" {
 		t.Errorf("after the second push, the app answers %q", body)
 	}
