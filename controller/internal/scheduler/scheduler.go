@@ -221,10 +221,18 @@ func (s *Scheduler) Reconcile(ctx context.Context) error {
 	acts := Plan(targets, observed)
 	// Stops first: a crash sets its slot's backoff before the slot's
 	// replacement is considered.
+	stops := 0
 	for _, a := range acts {
 		if a.Start == nil {
 			s.beginStop(ctx, a, observed)
+			stops++
 		}
+	}
+	if stops > 0 {
+		// The instances now stopping are out of the routing table: look
+		// again at once, so a finished rollout is reported without
+		// waiting for their drain.
+		defer s.Notify()
 	}
 	var starts []Action
 	for _, a := range acts {
