@@ -481,7 +481,15 @@ func healthTable(hs []controller.HealthCheck) *table {
 		} else if h.Type != "web" {
 			check = "keeps running"
 		}
-		t.add(h.Type, check, fmt.Sprintf("%ds", max(h.Timeout, 5)), fmt.Sprint(h.Attempts))
+		timeout := h.Timeout
+		if timeout == 0 {
+			timeout = 5 // the server's default per attempt
+		}
+		attempts := fmt.Sprint(h.Attempts)
+		if h.Attempts == 0 {
+			attempts = "until the health timeout"
+		}
+		t.add(h.Type, check, fmt.Sprintf("%ds", timeout), attempts)
 	}
 	return t
 }
