@@ -5,7 +5,7 @@ import (
 	"io/fs"
 )
 
-//go:embed order.toml go procfile static
+//go:embed order.toml go node python procfile static
 var files embed.FS
 
 // FS returns the built-in buildpacks: order.toml at the root and one

