@@ -306,6 +306,12 @@ func (c *Client) DeleteUser(ctx context.Context, name string) error {
 	return c.do(ctx, "DELETE", "/v1/users/"+url.PathEscape(name), nil, nil)
 }
 
+// SetPassword sets a user's dashboard password; an empty one removes it
+// (admin only). The user's sessions end.
+func (c *Client) SetPassword(ctx context.Context, name, password string) error {
+	return c.do(ctx, "PUT", "/v1/users/"+url.PathEscape(name)+"/password", Password{Password: password}, nil)
+}
+
 // Audit returns audit events, newest first (admin only).
 func (c *Client) Audit(ctx context.Context, q AuditQuery) ([]AuditEvent, error) {
 	v := url.Values{}

@@ -10,12 +10,43 @@ type User struct {
 	Name      string    `json:"name"`
 	Admin     bool      `json:"admin"`
 	CreatedAt time.Time `json:"created_at"`
+	// HasPassword tells whether the user can sign in with a password.
+	HasPassword bool `json:"has_password"`
 }
 
 // NewUser is what an admin sends to create a user.
 type NewUser struct {
 	Name  string `json:"name"`
 	Admin bool   `json:"admin"`
+	// Password, if set, lets the user sign in to the dashboard with it
+	// (at least 8 characters). It is stored only as a slow hash.
+	Password string `json:"password,omitempty"`
+}
+
+// Password is what an admin sends to set a user's password. An empty
+// password removes it.
+type Password struct {
+	Password string `json:"password"`
+}
+
+// SessionCookie is the name of the dashboard's session cookie.
+const SessionCookie = "paas_session"
+
+// SignIn starts a dashboard session: a user name and password, or an API
+// token.
+type SignIn struct {
+	Username string `json:"username,omitempty"`
+	Password string `json:"password,omitempty"`
+	Token    string `json:"token,omitempty"`
+}
+
+// Session describes the caller's dashboard session. CSRFToken must be sent
+// as the X-CSRF-Token header with every call other than GET made with the
+// session's cookie.
+type Session struct {
+	User      User      `json:"user"`
+	CSRFToken string    `json:"csrf_token,omitempty"`
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
 }
 
 // CreatedUser is the answer to creating a user: the user and a first API

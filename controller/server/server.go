@@ -59,6 +59,10 @@ type Options struct {
 	// AppDestroyed is called after an app is destroyed, to remove what
 	// other components keep for it (its git repository, its images).
 	AppDestroyed func(app string)
+	// TrustForwardedProto makes the API believe X-Forwarded-Proto when it
+	// decides whether a request came over HTTPS (the session cookie's
+	// Secure flag). Set it only behind a proxy that sets the header.
+	TrustForwardedProto bool
 }
 
 // Runtime runs instances on a node: *runtime.Runtime, or a remote node
@@ -157,25 +161,35 @@ func Open(ctx context.Context, opt Options) (*Controller, error) {
 		}
 	}
 	c.handler = api.New(api.Options{
-		Changed:            changed,
-		Routes:             c.routes,
-		Instances:          instances,
-		Events:             events,
-		LogDir:             opt.LogDir,
-		Run:                run,
-		Restart:            restart,
-		AppDestroyed:       opt.AppDestroyed,
-		Store:              st,
-		Logger:             opt.Logger,
-		BaseDomain:         opt.BaseDomain,
-		WebURL:             opt.WebURL,
-		GitHost:            opt.GitHost,
-		SSHPort:            opt.SSHPort,
-		Version:            opt.Version,
-		Health:             opt.Health,
-		BootstrapTokenFile: filepath.Join(opt.DataDir, BootstrapTokenFile),
+		Changed:             changed,
+		Routes:              c.routes,
+		Instances:           instances,
+		Events:              events,
+		LogDir:              opt.LogDir,
+		Run:                 run,
+		Restart:             restart,
+		AppDestroyed:        opt.AppDestroyed,
+		Store:               st,
+		Logger:              opt.Logger,
+		BaseDomain:          opt.BaseDomain,
+		WebURL:              opt.WebURL,
+		GitHost:             opt.GitHost,
+		SSHPort:             opt.SSHPort,
+		Version:             opt.Version,
+		Health:              opt.Health,
+		BootstrapTokenFile:  filepath.Join(opt.DataDir, BootstrapTokenFile),
+		TrustForwardedProto: opt.TrustForwardedProto,
 	})
 	return c, nil
+}
+
+// CheckSession tells whether secret, the value of a dashboard session
+// cookie (controller.SessionCookie), belongs to a live session: nil if so,
+// an ErrUnauthorized error if not. The dashboard asks before it serves a
+// page.
+func (c *Controller) CheckSession(ctx context.Context, secret string) error {
+	_, _, err := c.store.Session(ctx, secret)
+	return err
 }
 
 // Dialect names the database in use: "sqlite" or "postgres".

@@ -45,6 +45,12 @@ type Options struct {
 	// only the database.
 	Health func(ctx context.Context) controller.Health
 
+	// TrustForwardedProto makes the API believe a request's
+	// X-Forwarded-Proto header when it decides whether the request came
+	// over HTTPS (for the session cookie's Secure flag). Set it only when
+	// a proxy in front of the server sets that header.
+	TrustForwardedProto bool
+
 	// Version is reported by /v1/info.
 	Version string
 
@@ -100,6 +106,7 @@ type server struct {
 	opt           Options
 	log           *slog.Logger
 	bootstrapUsed atomic.Bool
+	signIns       limiter // failed sign-ins
 }
 
 // New returns the API's handler.
@@ -135,6 +142,9 @@ func (s *server) routes() []route {
 		{"GET /healthz", public, s.health},
 		{"GET /v1/info", public, s.info},
 		{"GET /v1/me", anyUser, s.me},
+		{"POST /v1/sessions", public, s.signIn},
+		{"GET /v1/sessions/current", anyUser, s.currentSession},
+		{"DELETE /v1/sessions/current", anyUser, s.signOut},
 
 		{"GET /v1/apps", anyUser, s.listApps},
 		{"POST /v1/apps", anyUser, s.createApp},
@@ -185,6 +195,7 @@ func (s *server) routes() []route {
 		{"GET /v1/users", adminOnly, s.listUsers},
 		{"POST /v1/users", adminOnly, s.createUser},
 		{"DELETE /v1/users/{name}", adminOnly, s.deleteUser},
+		{"PUT /v1/users/{name}/password", adminOnly, s.setPassword},
 
 		{"GET /v1/audit", adminOnly, s.audit},
 	}
@@ -235,20 +246,9 @@ func (s *server) authorize(r *http.Request, p perm) (store.Actor, error) {
 	if p == public {
 		return store.Actor{}, nil
 	}
-	auth := r.Header.Get("Authorization")
-	secret, ok := strings.CutPrefix(auth, "Bearer ")
-	if !ok || secret == "" {
-		return store.Actor{}, controller.Errorf(controller.ErrUnauthorized, "no API token given: log in with paas login")
-	}
-	who, tok, err := s.opt.Store.Authenticate(r.Context(), strings.TrimSpace(secret))
+	who, err := s.authenticate(r)
 	if err != nil {
 		return store.Actor{}, err
-	}
-	who.Addr = r.RemoteAddr
-	if tok.Description == store.BootstrapTokenDescription && s.opt.BootstrapTokenFile != "" && s.bootstrapUsed.CompareAndSwap(false, true) {
-		if err := os.Remove(s.opt.BootstrapTokenFile); err == nil {
-			s.log.Info("bootstrap token used: removed its file", "file", s.opt.BootstrapTokenFile)
-		}
 	}
 	switch p {
 	case anyUser:
@@ -273,6 +273,34 @@ func (s *server) authorize(r *http.Request, p perm) (store.Actor, error) {
 		return who, controller.Errorf(controller.ErrForbidden, "only the owner of %s may do this", appName)
 	}
 	return who, controller.Errorf(controller.ErrForbidden, "you do not have access to app %s", appName)
+}
+
+// authenticate finds the caller: by the API token in "Authorization:
+// Bearer", else by the dashboard's session cookie (see sessions.go).
+func (s *server) authenticate(r *http.Request) (store.Actor, error) {
+	auth := r.Header.Get("Authorization")
+	if auth == "" {
+		if c, err := r.Cookie(controller.SessionCookie); err == nil && c.Value != "" {
+			who, err := s.sessionActor(r, c.Value)
+			who.Addr = r.RemoteAddr
+			return who, err
+		}
+	}
+	secret, ok := strings.CutPrefix(auth, "Bearer ")
+	if !ok || secret == "" {
+		return store.Actor{}, controller.Errorf(controller.ErrUnauthorized, "no API token given: log in with paas login")
+	}
+	who, tok, err := s.opt.Store.Authenticate(r.Context(), strings.TrimSpace(secret))
+	if err != nil {
+		return store.Actor{}, err
+	}
+	who.Addr = r.RemoteAddr
+	if tok.Description == store.BootstrapTokenDescription && s.opt.BootstrapTokenFile != "" && s.bootstrapUsed.CompareAndSwap(false, true) {
+		if err := os.Remove(s.opt.BootstrapTokenFile); err == nil {
+			s.log.Info("bootstrap token used: removed its file", "file", s.opt.BootstrapTokenFile)
+		}
+	}
+	return who, nil
 }
 
 func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {

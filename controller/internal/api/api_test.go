@@ -145,6 +145,10 @@ func (e *env) fixture(role string) map[string]string {
 	must(err)
 	tok, err := e.st.CreateToken(ctx, holder, "to delete")
 	must(err)
+	selfToken := e.tokens[role]
+	if selfToken == "" {
+		selfToken = "paas_not-a-token"
+	}
 	victim, err := e.st.CreateUser(ctx, e.actors["admin"], controller.NewUser{Name: fmt.Sprintf("victim%d", n)})
 	must(err)
 	return map[string]string{
@@ -160,6 +164,7 @@ func (e *env) fixture(role string) map[string]string {
 		"newuser":   fmt.Sprintf("nu%d", n),
 		"pubkey":    newKey(t),
 		"certbody":  string(certBody),
+		"selftoken": selfToken,
 	}
 }
 
@@ -208,6 +213,9 @@ func TestAuthorizationMatrix(t *testing.T) {
 		{"GET /healthz", "/healthz", "", roles},
 		{"GET /v1/info", "/v1/info", "", roles},
 		{"GET /v1/me", "/v1/me", "", everyone},
+		{"POST /v1/sessions", "/v1/sessions", `{"token":"{selftoken}"}`, everyone},
+		{"GET /v1/sessions/current", "/v1/sessions/current", "", everyone},
+		{"DELETE /v1/sessions/current", "/v1/sessions/current", "", everyone},
 		{"GET /v1/apps", "/v1/apps", "", everyone},
 		{"POST /v1/apps", "/v1/apps", `{"name":"{newapp}"}`, everyone},
 		{"GET /v1/apps/{app}", "/v1/apps/{app}", "", members},
@@ -248,6 +256,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 		{"GET /v1/users", "/v1/users", "", admins},
 		{"POST /v1/users", "/v1/users", `{"name":"{newuser}"}`, admins},
 		{"DELETE /v1/users/{name}", "/v1/users/{victim}", "", admins},
+		{"PUT /v1/users/{name}/password", "/v1/users/{victim}/password", `{"password":"correct horse"}`, admins},
 		{"GET /v1/audit", "/v1/audit", "", admins},
 	}
 

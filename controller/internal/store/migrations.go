@@ -17,6 +17,7 @@ func migrations() []*gormigrate.Migration {
 		{ID: "0002_audit_append_only", Migrate: migrateAuditAppendOnly},
 		{ID: "0003_health_checks", Migrate: migrateHealthChecks},
 		{ID: "0004_certs", Migrate: migrateCerts},
+		{ID: "0005_passwords_sessions", Migrate: migratePasswordsSessions},
 	}
 }
 
@@ -201,4 +202,23 @@ func migrateCerts(tx *gorm.DB) error {
 		CreatedAt time.Time
 	}
 	return tx.Table("certs").Migrator().CreateTable(&cert{})
+}
+
+// migratePasswordsSessions adds users' password hashes and the dashboard's
+// sessions.
+func migratePasswordsSessions(tx *gorm.DB) error {
+	type user struct {
+		PasswordHash string `gorm:"size:256;not null;default:''"`
+	}
+	if err := tx.Table("users").Migrator().AddColumn(&user{}, "PasswordHash"); err != nil {
+		return fmt.Errorf("add users.password_hash: %w", err)
+	}
+	type session struct {
+		ID        int64  `gorm:"primaryKey"`
+		Hash      string `gorm:"size:64;not null;uniqueIndex"`
+		UserID    int64  `gorm:"not null;index"`
+		CreatedAt time.Time
+		ExpiresAt time.Time `gorm:"not null;index"`
+	}
+	return tx.Table("sessions").Migrator().CreateTable(&session{})
 }

@@ -6,10 +6,21 @@ import "time"
 // of the shapes they create, so these may change with a new migration.
 
 type user struct {
+	ID           int64
+	Name         string
+	Admin        bool
+	PasswordHash string // Argon2id in PHC form; "" when the user has no password
+	CreatedAt    time.Time
+}
+
+// session is a signed-in dashboard session; only the hash of its secret is
+// kept.
+type session struct {
 	ID        int64
-	Name      string
-	Admin     bool
+	Hash      string // hex SHA-256 of the cookie's secret
+	UserID    int64
 	CreatedAt time.Time
+	ExpiresAt time.Time
 }
 
 type token struct {

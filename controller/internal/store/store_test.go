@@ -554,3 +554,20 @@ func TestConcurrentChanges(t *testing.T) {
 		}
 	})
 }
+
+// TestPasswords: a password is stored as an Argon2id hash that checks the
+// right password only; sessions live until ended.
+func TestPasswords(t *testing.T) {
+	hash := hashPassword("correct horse battery")
+	if !strings.HasPrefix(hash, "$argon2id$v=19$m=19456,t=2,p=1$") || strings.Contains(hash, "horse") {
+		t.Errorf("hashPassword = %q, want a PHC Argon2id string without the password", hash)
+	}
+	for pw, want := range map[string]bool{"correct horse battery": true, "correct horse batter": false, "": false} {
+		if got := checkPassword(hash, pw); got != want {
+			t.Errorf("checkPassword(hash, %q) = %v, want %v", pw, got, want)
+		}
+	}
+	if hashPassword("x") == hashPassword("x") {
+		t.Error("two hashes of one password are equal: no salt")
+	}
+}

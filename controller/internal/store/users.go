@@ -38,7 +38,7 @@ func hashSecret(secret string) string {
 }
 
 func userOut(u user) controller.User {
-	return controller.User{Name: u.Name, Admin: u.Admin, CreatedAt: u.CreatedAt}
+	return controller.User{Name: u.Name, Admin: u.Admin, CreatedAt: u.CreatedAt, HasPassword: u.PasswordHash != ""}
 }
 
 func tokenOut(t token) controller.Token {
@@ -143,6 +143,11 @@ func (s *Store) CreateUser(ctx context.Context, who Actor, nu controller.NewUser
 	if err := controller.ValidateUserName(nu.Name); err != nil {
 		return controller.CreatedUser{}, err
 	}
+	if nu.Password != "" {
+		if err := validatePassword(nu.Password); err != nil {
+			return controller.CreatedUser{}, err
+		}
+	}
 	var out controller.CreatedUser
 	err := s.tx(ctx, func(tx *gorm.DB) error {
 		var n int64
@@ -153,6 +158,9 @@ func (s *Store) CreateUser(ctx context.Context, who Actor, nu controller.NewUser
 			return controller.Errorf(controller.ErrConflict, "user %s already exists", nu.Name)
 		}
 		u := user{Name: nu.Name, Admin: nu.Admin, CreatedAt: now()}
+		if nu.Password != "" {
+			u.PasswordHash = hashPassword(nu.Password)
+		}
 		if err := tx.Create(&u).Error; err != nil {
 			if isDuplicate(err) {
 				return controller.Errorf(controller.ErrConflict, "user %s already exists", nu.Name)
@@ -197,7 +205,7 @@ func (s *Store) DeleteUser(ctx context.Context, who Actor, name string) error {
 				return controller.Errorf(controller.ErrConflict, "user %s is the last admin", name)
 			}
 		}
-		for _, m := range []any{&token{}, &sshKey{}, &collaborator{}} {
+		for _, m := range []any{&token{}, &sshKey{}, &collaborator{}, &session{}} {
 			if err := tx.Where("user_id = ?", u.ID).Delete(m).Error; err != nil {
 				return err
 			}

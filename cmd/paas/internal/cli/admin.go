@@ -63,6 +63,43 @@ func (r *runner) addAdminCommands(root *cobra.Command) {
 	}
 	remove.Flags().StringVar(&confirm, "confirm", "", "the user's name, to delete them without being asked")
 
+	var removePassword bool
+	passwd := &cobra.Command{
+		Use:   "users:passwd NAME",
+		Short: "Set a user's password for the dashboard, read from a prompt or one line of stdin",
+		Long: "Set a user's password for signing in to the dashboard. On a terminal it is asked for twice,\n" +
+			"without echo; otherwise it is the first line of stdin. It is never taken from the command\n" +
+			"line, where other users could see it. Setting it ends the user's dashboard sessions.",
+		GroupID: groupAdmin,
+		Args:    nargs(1, 1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name := args[0]
+			if err := controller.ValidateUserName(name); err != nil {
+				return err
+			}
+			c, err := r.client()
+			if err != nil {
+				return err
+			}
+			password := ""
+			if !removePassword {
+				if password, err = r.readPassword("New password for " + name + ": "); err != nil {
+					return err
+				}
+			}
+			if err := c.SetPassword(cmd.Context(), name, password); err != nil {
+				return err
+			}
+			if removePassword {
+				r.printf("Removed the password of %s: they sign in with an API token only\n", name)
+			} else {
+				r.printf("Set the password of %s\n", name)
+			}
+			return nil
+		},
+	}
+	passwd.Flags().BoolVar(&removePassword, "remove", false, "remove the password instead")
+
 	var q controller.AuditQuery
 	audit := &cobra.Command{
 		Use:     "audit",
@@ -92,6 +129,7 @@ func (r *runner) addAdminCommands(root *cobra.Command) {
 	audit.Flags().Int64Var(&q.Before, "before", 0, "only events older than this ID, to page back")
 	r.jsonFlag(audit)
 
+	root.AddCommand(passwd)
 	root.AddCommand(
 		r.jsonFlag(&cobra.Command{
 			Use:     "users",

@@ -247,6 +247,38 @@ func (r *runner) readSecret(prompt string) (string, error) {
 	return strings.TrimSpace(line), err
 }
 
+// readPassword asks for a new password: twice and without echo on a
+// terminal, else as the first line of Stdin (kept as typed but for its
+// line end).
+func (r *runner) readPassword(prompt string) (string, error) {
+	if f, ok := r.env.Stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		fmt.Fprint(r.env.Stderr, prompt)
+		b, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(r.env.Stderr)
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprint(r.env.Stderr, "Again: ")
+		again, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(r.env.Stderr)
+		if err != nil {
+			return "", err
+		}
+		if string(b) != string(again) {
+			return "", errors.New("the two passwords differ: nothing changed")
+		}
+		if len(b) == 0 {
+			return "", errors.New("no password given: nothing changed (use --remove to remove one)")
+		}
+		return string(b), nil
+	}
+	line, err := r.readLine()
+	if err != nil || line == "" {
+		return "", errors.New("no password given: type it at the prompt or pipe it as one line of stdin")
+	}
+	return line, nil
+}
+
 // confirm makes sure the user means to destroy name: given is the value
 // of --confirm; without it, the user must type the name.
 func (r *runner) confirm(warning, name, given string) error {

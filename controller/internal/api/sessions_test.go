@@ -1,0 +1,161 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"paas/controller"
+)
+
+// call makes a request with optional cookie, CSRF token and extra headers.
+func (e *env) call(method, path, body string, cookie *http.Cookie, hdr map[string]string) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(method, path, strings.NewReader(body))
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if cookie != nil {
+		req.AddCookie(cookie)
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	w := httptest.NewRecorder()
+	e.h.ServeHTTP(w, req)
+	return w
+}
+
+func sessionCookieOf(t *testing.T, w *httptest.ResponseRecorder) *http.Cookie {
+	t.Helper()
+	for _, c := range w.Result().Cookies() {
+		if c.Name == controller.SessionCookie {
+			return c
+		}
+	}
+	t.Fatalf("no %s cookie in the answer %d %s", controller.SessionCookie, w.Code, w.Body)
+	return nil
+}
+
+// TestSessions: a password sign-in gives an HttpOnly, SameSite=Strict
+// cookie; calls that change state with it need the session's CSRF token
+// from the same origin; sign-out ends the session on the server.
+func TestSessions(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	if err := e.st.SetPassword(ctx, e.actors["admin"], "olive", "correct horse battery"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.st.CreateApp(ctx, e.actors["owner"], "shop"); err != nil {
+		t.Fatal(err)
+	}
+
+	// Wrong password, unknown user, a user without a password: all 401.
+	for _, body := range []string{
+		`{"username":"olive","password":"wrong horse battery"}`,
+		`{"username":"nobody","password":"correct horse battery"}`,
+		`{"username":"carl","password":"correct horse battery"}`,
+	} {
+		if w := e.call("POST", "/v1/sessions", body, nil, nil); w.Code != http.StatusUnauthorized {
+			t.Errorf("sign in with %s = %d %s, want 401", body, w.Code, w.Body)
+		}
+	}
+	// Not JSON (a cross-site form could send this) or from another origin: refused.
+	w := e.call("POST", "/v1/sessions", `{"username":"olive","password":"correct horse battery"}`, nil, map[string]string{"Content-Type": "text/plain"})
+	if w.Code != http.StatusForbidden {
+		t.Errorf("sign in with a text/plain body = %d, want 403", w.Code)
+	}
+	w = e.call("POST", "/v1/sessions", `{"username":"olive","password":"correct horse battery"}`, nil, map[string]string{"Origin": "https://evil.example"})
+	if w.Code != http.StatusForbidden {
+		t.Errorf("sign in from another origin = %d, want 403", w.Code)
+	}
+
+	w = e.call("POST", "/v1/sessions", `{"username":"olive","password":"correct horse battery"}`, nil, nil)
+	if w.Code != http.StatusCreated {
+		t.Fatalf("sign in = %d %s", w.Code, w.Body)
+	}
+	var sess controller.Session
+	if err := json.Unmarshal(w.Body.Bytes(), &sess); err != nil || sess.CSRFToken == "" || sess.User.Name != "olive" {
+		t.Fatalf("sign-in answer %s: %v", w.Body, err)
+	}
+	c := sessionCookieOf(t, w)
+	if !c.HttpOnly || c.SameSite != http.SameSiteStrictMode || c.Secure || c.Path != "/" {
+		t.Errorf("cookie %+v: want HttpOnly, SameSite=Strict, Path=/, not Secure over plain HTTP", c)
+	}
+	if strings.Contains(w.Body.String(), c.Value) {
+		t.Error("the answer's body holds the session secret")
+	}
+
+	// Reads with the cookie alone.
+	if w := e.call("GET", "/v1/apps/shop", "", c, nil); w.Code != http.StatusOK {
+		t.Errorf("GET app with the session = %d %s", w.Code, w.Body)
+	}
+	// Changes need the CSRF token, and the right one, from the same origin.
+	for _, hdr := range []map[string]string{
+		nil,
+		{"X-CSRF-Token": "0000"},
+		{"X-CSRF-Token": sess.CSRFToken, "Origin": "https://evil.example"},
+	} {
+		w := e.call("PATCH", "/v1/apps/shop/config", `{"A":"1"}`, c, hdr)
+		if w.Code != http.StatusForbidden {
+			t.Errorf("PATCH config with the session and %v = %d %s, want 403", hdr, w.Code, w.Body)
+		}
+	}
+	if cfg, _ := e.st.Config(ctx, "shop"); len(cfg) != 0 {
+		t.Errorf("refused calls changed the config: %v", cfg)
+	}
+	w = e.call("PATCH", "/v1/apps/shop/config", `{"A":"1"}`, c, map[string]string{"X-CSRF-Token": sess.CSRFToken, "Origin": "http://example.com"})
+	if w.Code != http.StatusOK {
+		t.Errorf("PATCH config with the session and its CSRF token = %d %s", w.Code, w.Body)
+	}
+	// The current session tells its CSRF token again (for a reloaded page).
+	w = e.call("GET", "/v1/sessions/current", "", c, nil)
+	var again controller.Session
+	if json.Unmarshal(w.Body.Bytes(), &again); again.CSRFToken != sess.CSRFToken {
+		t.Errorf("GET /v1/sessions/current = %d %s, want the CSRF token of the sign-in", w.Code, w.Body)
+	}
+	// Another user's app.
+	if w := e.call("GET", "/v1/apps/nope", "", c, nil); w.Code != http.StatusNotFound && w.Code != http.StatusForbidden {
+		t.Errorf("GET another app = %d", w.Code)
+	}
+
+	// Sign out: without the CSRF token refused; with it the session ends.
+	if w := e.call("DELETE", "/v1/sessions/current", "", c, nil); w.Code != http.StatusForbidden {
+		t.Errorf("sign out without the CSRF token = %d, want 403", w.Code)
+	}
+	w = e.call("DELETE", "/v1/sessions/current", "", c, map[string]string{"X-CSRF-Token": sess.CSRFToken})
+	if w.Code != http.StatusNoContent || sessionCookieOf(t, w).MaxAge >= 0 {
+		t.Errorf("sign out = %d %v, want 204 and the cookie cleared", w.Code, w.Result().Cookies())
+	}
+	if w := e.call("GET", "/v1/me", "", c, nil); w.Code != http.StatusUnauthorized {
+		t.Errorf("GET /v1/me with the ended session's cookie = %d, want 401", w.Code)
+	}
+
+	// An API token signs in too; behind a trusted proxy over HTTPS the cookie is Secure.
+	e.h = New(Options{Store: e.st, TrustForwardedProto: true})
+	w = e.call("POST", "/v1/sessions", `{"token":"`+e.tokens["collaborator"]+`"}`, nil, map[string]string{"X-Forwarded-Proto": "https"})
+	if w.Code != http.StatusCreated || !sessionCookieOf(t, w).Secure {
+		t.Errorf("sign in with a token over HTTPS = %d %s, want 201 and a Secure cookie", w.Code, w.Body)
+	}
+}
+
+// TestSignInLimit: after signInMaxFails failures a user name is refused
+// with 429 for a while, even with the right password.
+func TestSignInLimit(t *testing.T) {
+	e := newEnv(t)
+	if err := e.st.SetPassword(context.Background(), e.actors["admin"], "olive", "correct horse battery"); err != nil {
+		t.Fatal(err)
+	}
+	for i := range signInMaxFails {
+		w := e.call("POST", "/v1/sessions", `{"username":"olive","password":"guess number `+string(rune('a'+i))+`"}`, nil, nil)
+		if w.Code != http.StatusUnauthorized {
+			t.Fatalf("failure %d = %d %s, want 401", i+1, w.Code, w.Body)
+		}
+	}
+	w := e.call("POST", "/v1/sessions", `{"username":"olive","password":"correct horse battery"}`, nil, nil)
+	if w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") == "" || !strings.Contains(w.Body.String(), "too many failed sign-ins") {
+		t.Errorf("sign in after %d failures = %d %v %s, want 429 with Retry-After", signInMaxFails, w.Code, w.Header(), w.Body)
+	}
+}
