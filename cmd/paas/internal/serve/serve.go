@@ -50,9 +50,7 @@ environment, which wins over the file.`,
 			if err := s.resolve(cmd.Flags(), lookupEnv); err != nil {
 				return err
 			}
-			if s.GoProxy == "" {
-				s.GoProxy, _ = lookupEnv("GOPROXY") // the host's own Go proxy setting
-			}
+			s.hostDownloadDefaults(cmd.Context(), lookupEnv, runHostCommand)
 			cmd.SilenceUsage = true
 			return Run(cmd.Context(), s, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
@@ -118,9 +116,7 @@ func Run(ctx context.Context, s Settings, out, logw io.Writer) error {
 		bnw = nil
 	}
 	bopts := builder.Options{Address: s.Containerd, Namespace: s.Namespace, Network: bnw, Logger: log.With("component", "builder")}
-	if s.GoProxy != "" {
-		bopts.BuildEnv = map[string]string{"GOPROXY": s.GoProxy}
-	}
+	bopts.BuildEnv = s.buildEnv()
 	if s.CABundle != "" {
 		if _, err := os.Stat(s.CABundle); err == nil {
 			bopts.CABundle = s.CABundle

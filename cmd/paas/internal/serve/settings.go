@@ -33,6 +33,8 @@ type Settings struct {
 	BuildBridge     string
 	BuildSubnet     string
 	GoProxy         string
+	NPMRegistry     string
+	PipIndexURL     string
 	CABundle        string
 	StopGrace       time.Duration
 	HealthTimeout   time.Duration
@@ -60,6 +62,8 @@ func (s *Settings) register(fs *pflag.FlagSet) {
 	fs.StringVar(&s.BuildBridge, "build-bridge", "paasbuild0", "Linux bridge of the builder's RUN steps")
 	fs.StringVar(&s.BuildSubnet, "build-subnet", "10.78.0.0/16", "addresses of the builder's RUN steps")
 	fs.StringVar(&s.GoProxy, "goproxy", "", "Go module proxy for the Go buildpack (default: GOPROXY of the server's environment)")
+	fs.StringVar(&s.NPMRegistry, "npm-registry", "", "npm registry for the Node.js buildpack (node, npm and packages; default: npm_config_registry of the server's environment, else the host's npm config)")
+	fs.StringVar(&s.PipIndexURL, "pip-index-url", "", "Python package index for the Python buildpack (default: PIP_INDEX_URL of the server's environment, else the host's pip config)")
 	fs.StringVar(&s.CABundle, "ca-bundle", "/etc/ssl/certs/ca-certificates.crt", "host CA certificates given to buildpacks (for proxies that re-sign TLS); empty for the stack's own")
 	fs.StringVar(&s.CNIPluginDir, "cni-plugin-dir", "/usr/lib/cni", "directory of the CNI plugins (bridge, host-local, loopback)")
 	fs.DurationVar(&s.StopGrace, "stop-grace", 30*time.Second, "time between SIGTERM and SIGKILL when an instance stops")
