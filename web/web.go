@@ -2,6 +2,7 @@ package web
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
@@ -11,6 +12,8 @@ import (
 	"path"
 	"strings"
 	"time"
+
+	"paas/controller"
 )
 
 //go:embed static
@@ -23,10 +26,23 @@ const ContentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 
 	"img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; " +
 	"form-action 'self'; frame-ancestors 'none'"
 
-// Options configure the dashboard. The zero value serves it; fields will
-// come with features that need them (a password sign-in needs the
-// controller's user store).
-type Options struct{}
+// Sessions tells whether a dashboard session cookie is valid. The
+// controller (*server.Controller) implements it.
+type Sessions interface {
+	// CheckSession returns nil if secret, the value of the cookie named
+	// controller.SessionCookie, belongs to a live session, and an error
+	// otherwise. It is called for every page load, concurrently.
+	CheckSession(ctx context.Context, secret string) error
+}
+
+// Options configure the dashboard.
+type Options struct {
+	// Sessions checks the session cookie of each page load: a page asked
+	// for without a valid session is redirected to the sign-in page,
+	// "/signin". If nil, pages are served to anyone (the API still
+	// authenticates every call the page makes).
+	Sessions Sessions
+}
 
 // asset is one embedded file, ready to serve.
 type asset struct {
@@ -37,14 +53,16 @@ type asset struct {
 
 // handler serves the embedded dashboard.
 type handler struct {
+	opts   Options
 	index  asset
 	assets map[string]asset // by name under /assets/
 }
 
-// Handler returns the dashboard: the page at "/" and its files under
-// "/assets/"; any other path is answered 404. It is safe for concurrent use.
+// Handler returns the dashboard: the page at "/" (for a signed-in browser)
+// and at "/signin", and its files under "/assets/"; any other path is
+// answered 404. It is safe for concurrent use.
 func Handler(opts Options) http.Handler {
-	h := &handler{assets: map[string]asset{}}
+	h := &handler{opts: opts, assets: map[string]asset{}}
 	err := fs.WalkDir(static, "static", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
@@ -73,6 +91,18 @@ func Handler(opts Options) http.Handler {
 	return h
 }
 
+// signedIn tells whether the request carries a live session cookie.
+func (h *handler) signedIn(r *http.Request) bool {
+	if h.opts.Sessions == nil {
+		return true
+	}
+	c, err := r.Cookie(controller.SessionCookie)
+	if err != nil || c.Value == "" {
+		return false
+	}
+	return h.opts.Sessions.CheckSession(r.Context(), c.Value) == nil
+}
+
 func errString(err error) string {
 	if err == nil {
 		return "no index.html"
@@ -89,9 +119,19 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hd.Set("Cross-Origin-Opener-Policy", "same-origin")
 
 	var a asset
+	page := false
 	switch name, isAsset := strings.CutPrefix(r.URL.Path, "/assets/"); {
 	case r.URL.Path == "/" || r.URL.Path == "/index.html":
-		a = h.index
+		if (r.Method == http.MethodGet || r.Method == http.MethodHead) && !h.signedIn(r) {
+			// The fragment (#/apps/shop) stays with the browser across
+			// the redirect, so the page can go back there after sign-in.
+			hd.Set("Cache-Control", "no-store")
+			http.Redirect(w, r, "/signin", http.StatusSeeOther)
+			return
+		}
+		a, page = h.index, true
+	case r.URL.Path == "/signin":
+		a, page = h.index, true
 	case isAsset && h.assets[name].body != nil:
 		a = h.assets[name]
 	default:
@@ -107,6 +147,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	hd.Set("Content-Type", a.ctype)
 	hd.Set("ETag", a.etag)
-	hd.Set("Cache-Control", "no-cache") // revalidate: the ETag makes that cheap
+	if page {
+		hd.Set("Cache-Control", "no-store") // the page depends on the session
+	} else {
+		hd.Set("Cache-Control", "no-cache") // revalidate: the ETag makes that cheap
+	}
 	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(a.body))
 }

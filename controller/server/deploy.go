@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"time"
 
 	"paas/controller"
@@ -113,6 +115,12 @@ func (c *Controller) Deploy(ctx context.Context, req DeployRequest) (controller.
 	if err != nil {
 		return controller.Release{}, err
 	}
+	if f, err := c.createBuildLog(req.App, b.ID); err != nil {
+		c.opt.Logger.Warn("build log not kept", "app", req.App, "build", b.ID, "err", err)
+	} else {
+		defer f.Close()
+		out = io.MultiWriter(f, out) // the file first: a pusher gone away does not cut it short
+	}
 	fmt.Fprintf(out, "-----> Building %s from %s (build %d)\n", req.App, short, b.ID)
 	start := time.Now()
 	res, berr := c.opt.Builder.Build(ctx, BuildRequest{App: req.App, Tag: fmt.Sprintf("build-%d", b.ID), Source: req.Source, BuildArgs: cfg, Output: out})
@@ -177,6 +185,16 @@ func (c *Controller) Deploy(ctx context.Context, req DeployRequest) (controller.
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// createBuildLog creates the file that keeps a build's output for the
+// dashboard: <DataDir>/build-logs/<app>/<build>.log.
+func (c *Controller) createBuildLog(app string, build int64) (*os.File, error) {
+	dir := filepath.Join(c.opt.DataDir, BuildLogDir, app)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	return os.OpenFile(filepath.Join(dir, fmt.Sprintf("%d.log", build)), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 }
 
 // prefixWriter indents the release command's output under its header.

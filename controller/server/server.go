@@ -81,6 +81,7 @@ const (
 	KeyFile            = "secrets.key" // AES key for config values, mode 0600
 	BootstrapTokenFile = "admin-token" // the first admin's token, mode 0600, removed on first use
 	SQLiteFile         = "paas.db"
+	BuildLogDir        = "build-logs" // <app>/<build>.log: each build's output, mode 0600
 )
 
 // Controller is the controller component.
@@ -179,6 +180,7 @@ func Open(ctx context.Context, opt Options) (*Controller, error) {
 		Health:              opt.Health,
 		BootstrapTokenFile:  filepath.Join(opt.DataDir, BootstrapTokenFile),
 		TrustForwardedProto: opt.TrustForwardedProto,
+		BuildLogDir:         filepath.Join(opt.DataDir, BuildLogDir),
 	})
 	return c, nil
 }

@@ -73,6 +73,9 @@ type Options struct {
 	// LogDir holds the instances' log files; if empty, logs show only
 	// platform events.
 	LogDir string
+	// BuildLogDir holds the output of builds, as <app>/<build>.log; if
+	// empty, build logs are not served.
+	BuildLogDir string
 	// AppDestroyed is called after an app is destroyed; may be nil.
 	AppDestroyed func(app string)
 	// Restart replaces an app's instances of a process type ("" for all)
@@ -163,6 +166,7 @@ func (s *server) routes() []route {
 		{"POST /v1/apps/{app}/rollback", appMember, s.rollback},
 
 		{"GET /v1/apps/{app}/builds", appMember, s.listBuilds},
+		{"GET /v1/apps/{app}/builds/{id}/log", appMember, s.buildLog},
 		{"GET /v1/apps/{app}/instances", appMember, s.listInstances},
 		{"GET /v1/apps/{app}/events", appMember, s.listEvents},
 		{"GET /v1/apps/{app}/logs", appMember, s.appLogs},

@@ -15,6 +15,7 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -37,6 +38,8 @@ type env struct {
 	actors  map[string]store.Actor // by role
 	tokens  map[string]string      // by role; "none" has none
 	counter int
+
+	buildLogs string // BuildLogDir
 }
 
 func newEnv(t *testing.T) *env {
@@ -52,7 +55,8 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	e := &env{t: t, st: st, h: New(Options{Store: st, Routes: routing.New("localhost"),
+	buildLogs := t.TempDir()
+	e := &env{t: t, st: st, buildLogs: buildLogs, h: New(Options{Store: st, Routes: routing.New("localhost"), BuildLogDir: buildLogs,
 		// The runtime is not under test here: a run that succeeds at once.
 		Run:     func(context.Context, string, string, bool, io.Writer) (int, error) { return 0, nil },
 		Restart: func(context.Context, string, string) error { return nil }}), actors: map[string]store.Actor{}, tokens: map[string]string{}}
@@ -123,6 +127,10 @@ func (e *env) fixture(role string) map[string]string {
 	must(err)
 	_, err = e.st.SetConfig(ctx, owner, app, map[string]*string{"A": ptr("1")})
 	must(err)
+	b, err := e.st.CreateBuild(ctx, owner, app, "0123456789abcdef0123456789abcdef01234567")
+	must(err)
+	must(os.MkdirAll(filepath.Join(e.buildLogs, app), 0o700))
+	must(os.WriteFile(filepath.Join(e.buildLogs, app, fmt.Sprintf("%d.log", b.ID)), []byte("-----> Building\n"), 0o600))
 	_, err = e.st.AddDomain(ctx, owner, app, app+".example.com")
 	must(err)
 	must(e.st.SetHealthCheck(ctx, owner, app, controller.HealthCheck{Type: "worker", Timeout: 3}, false))
@@ -165,6 +173,7 @@ func (e *env) fixture(role string) map[string]string {
 		"pubkey":    newKey(t),
 		"certbody":  string(certBody),
 		"selftoken": selfToken,
+		"buildid":   fmt.Sprint(b.ID),
 	}
 }
 
@@ -229,6 +238,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 		{"GET /v1/apps/{app}/releases/{version}", "/v1/apps/{app}/releases/v1", "", members},
 		{"POST /v1/apps/{app}/rollback", "/v1/apps/{app}/rollback", `{}`, members},
 		{"GET /v1/apps/{app}/builds", "/v1/apps/{app}/builds", "", members},
+		{"GET /v1/apps/{app}/builds/{id}/log", "/v1/apps/{app}/builds/{buildid}/log", "", members},
 		{"GET /v1/apps/{app}/instances", "/v1/apps/{app}/instances", "", members},
 		{"GET /v1/apps/{app}/events", "/v1/apps/{app}/events", "", members},
 		{"GET /v1/apps/{app}/logs", "/v1/apps/{app}/logs", "", members},

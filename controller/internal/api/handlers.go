@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -108,6 +109,11 @@ func (s *server) destroyApp(w http.ResponseWriter, r *http.Request, who store.Ac
 	}
 	if s.opt.AppDestroyed != nil {
 		s.opt.AppDestroyed(r.PathValue("app"))
+	}
+	if s.opt.BuildLogDir != "" {
+		if err := os.RemoveAll(filepath.Join(s.opt.BuildLogDir, r.PathValue("app"))); err != nil {
+			s.log.Warn("removing build logs", "app", r.PathValue("app"), "err", err)
+		}
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
@@ -244,6 +250,32 @@ func (s *server) listBuilds(w http.ResponseWriter, r *http.Request, _ store.Acto
 	}
 	writeJSON(w, http.StatusOK, bs)
 	return nil
+}
+
+// buildLog serves a build's output as text, as it stands: a running
+// build's log grows, and the dashboard asks again.
+func (s *server) buildLog(w http.ResponseWriter, r *http.Request, _ store.Actor) error {
+	id, err := pathInt(r, "id")
+	if err != nil {
+		return err
+	}
+	app := r.PathValue("app")
+	b, err := s.opt.Store.Build(r.Context(), app, id)
+	if err != nil {
+		return err
+	}
+	var f *os.File
+	if s.opt.BuildLogDir != "" {
+		f, err = os.Open(filepath.Join(s.opt.BuildLogDir, app, fmt.Sprintf("%d.log", b.ID)))
+	}
+	if f == nil || err != nil {
+		return controller.Errorf(controller.ErrNotFound, "no output was kept for build %d", b.ID)
+	}
+	defer f.Close()
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Build-Status", b.Status)
+	_, err = io.Copy(w, f)
+	return err
 }
 
 func (s *server) listDomains(w http.ResponseWriter, r *http.Request, _ store.Actor) error {

@@ -345,6 +345,20 @@ func (s *Store) Builds(ctx context.Context, appName string) ([]controller.Build,
 	return out, nil
 }
 
+// Build returns one of an app's builds.
+func (s *Store) Build(ctx context.Context, appName string, id int64) (controller.Build, error) {
+	db := s.db.WithContext(ctx)
+	a, err := findApp(db, appName)
+	if err != nil {
+		return controller.Build{}, err
+	}
+	var b build
+	if err := db.Where("app_id = ? AND id = ?", a.ID, id).Take(&b).Error; err != nil {
+		return controller.Build{}, notFound(err, "%s has no build %d", appName, id)
+	}
+	return buildOut(b, appName), nil
+}
+
 // Audit returns audit events, newest first.
 func (s *Store) Audit(ctx context.Context, q controller.AuditQuery) ([]controller.AuditEvent, error) {
 	db := s.db.WithContext(ctx).Model(&auditEvent{})
