@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -25,7 +24,6 @@ import (
 	"paas/builder"
 	"paas/builder/internal/buildtest"
 	"paas/internal/testenv"
-	"paas/runtime/network"
 )
 
 // newBuildpackEnv is newEnv with a builder whose build and run images are
@@ -233,7 +231,7 @@ func TestBuildpackDetect(t *testing.T) {
 		{name: "Procfile only", files: map[string]string{"Procfile": "worker: work\n"}, group: "paas/procfile@0.1.0",
 			procs: map[string]string{"worker": "work"}},
 		{name: "nothing detected", files: map[string]string{"README": "hi"}, kind: builder.ErrNoFrontEnd,
-			msg: []string{"no buildpack detected the app", "tried: paas/go + paas/procfile; paas/static + paas/procfile; paas/procfile", "Procfile", "Dockerfile"}},
+			msg: []string{"no buildpack detected the app", "tried: paas/go + paas/procfile; paas/node + paas/procfile; paas/python + paas/procfile; paas/static + paas/procfile; paas/procfile", "custom buildpack", "Procfile", "Dockerfile"}},
 		{name: "bad Procfile", files: map[string]string{"index.html": "x", "Procfile": "web: ok\nWeb: bad\n"}, kind: builder.ErrInvalid,
 			msg: []string{"paas/procfile", "Procfile line 2: bad process name \"Web\"", "Web: bad"}},
 		{name: "Procfile without colon", files: map[string]string{"Procfile": "web: ok\n\nrun the server\n"}, kind: builder.ErrInvalid,
@@ -394,6 +392,8 @@ func TestBuildpacksOnStacks(t *testing.T) {
 		}
 	})
 	t.Run("go", func(t *testing.T) { testGoBuildpack(t, e) })
+	t.Run("node", func(t *testing.T) { testNodeBuildpack(t, e) })
+	t.Run("python", func(t *testing.T) { testPythonBuildpack(t, e) })
 	buildtest.AssertClean(t, e.ctx, e.c, cacheVolume)
 }
 
@@ -429,99 +429,6 @@ func TestBuildpackCancel(t *testing.T) {
 		t.Errorf("images of the app after a cancelled build: %v (%v)", imgs, err)
 	}
 	buildtest.AssertClean(t, e.ctx, e.c, cacheVolume)
-}
-
-// testGoBuildpack builds a Go module on the stacks already in e, then
-// rebuilds it after a code-only change: the toolchain comes from the cache,
-// and only the binary and app layers change.
-func testGoBuildpack(t *testing.T, e *env) {
-	if _, err := os.Stat("/usr/lib/cni/bridge"); err != nil {
-		t.Skip("no CNI plugins: run tests/run.sh")
-	}
-	proxyOut, err := exec.Command("go", "env", "GOPROXY").Output()
-	proxy := strings.TrimSpace(string(proxyOut))
-	if err != nil || !strings.HasPrefix(proxy, "http") {
-		t.Skipf("the host's go has no module proxy (GOPROXY=%q, %v)", proxy, err)
-	}
-	bridge := fmt.Sprintf("ptst%d", os.Getpid()%100000)
-	netw, err := network.New(network.Config{Name: "paas-build-go-test", Bridge: bridge, Subnet: "10.78.251.0/24", StateDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if _, err := net.InterfaceByName(bridge); err == nil {
-			if out, err := exec.Command("ip", "link", "delete", bridge).CombinedOutput(); err != nil {
-				t.Errorf("delete bridge %s: %v: %s", bridge, err, out)
-			}
-		}
-	})
-	ns, _ := namespaces.Namespace(e.ctx)
-	b, err := builder.New(builder.Options{Address: testenv.Containerd(t), Namespace: ns, Network: netw,
-		BuildEnv: map[string]string{"GOPROXY": proxy}, CABundle: hostCABundle(t),
-		Limits: builder.Limits{StepTimeout: 10 * time.Minute}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	e = &env{ctx: e.ctx, c: e.c, b: b}
-
-	mainGo := `package main
-
-import (
-	"fmt"
-	"net/http"
-	"os"
-)
-
-func main() {
-	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "hello from go, %s") })
-	panic(http.ListenAndServe(":"+os.Getenv("PORT"), nil))
-}
-`
-	dir := writeTree(t, map[string]string{"go.mod": "module example.com/hello\n\ngo 1.22.5\n", "main.go": fmt.Sprintf(mainGo, "v1")})
-	start := time.Now()
-	first, out, err := e.buildWith(t, builder.Request{Dir: dir})
-	if err != nil {
-		t.Fatalf("Build: %v", err)
-	}
-	t.Logf("cold build: %s", time.Since(start))
-	if !strings.Contains(out, "Installing Go 1.22.5") || first.Config.Labels["paas.buildpacks"] != "paas/go@0.1.0" {
-		t.Errorf("first build did not install Go 1.22.5 with paas/go")
-	}
-	if got := e.serve(t, first.Image, first.ProcessTypes["web"], "/"); got != "hello from go, v1\n" {
-		t.Errorf("GET / = %q", got)
-	}
-	if got := e.runCommand(t, first.Image, "ls /layers/paas_go"); got != "app\n" {
-		t.Errorf("the image's Go layers are %q, want only app (no toolchain, no caches)", got)
-	}
-
-	if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte(fmt.Sprintf(mainGo, "v2")), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	start = time.Now()
-	second, out, err := e.buildWith(t, builder.Request{Dir: dir})
-	if err != nil {
-		t.Fatalf("second Build: %v", err)
-	}
-	t.Logf("code-only rebuild: %s", time.Since(start))
-	if !strings.Contains(out, "Using Go 1.22.5 (cached)") {
-		t.Errorf("second build did not reuse the cached toolchain")
-	}
-	if got := e.serve(t, second.Image, second.ProcessTypes["web"], "/"); got != "hello from go, v2\n" {
-		t.Errorf("GET / after the change = %q", got)
-	}
-	n := len(first.Layers)
-	if len(second.Layers) != n || n < 3 {
-		t.Fatalf("images have %d and %d layers", n, len(second.Layers))
-	}
-	if diff := cmp.Diff(first.Layers[:n-2], second.Layers[:n-2]); diff != "" {
-		t.Errorf("run image layers changed (-first +second):\n%s", diff)
-	}
-	for i := n - 2; i < n; i++ {
-		if first.Layers[i] == second.Layers[i] {
-			t.Errorf("layer %d (binary, app) did not change", i)
-		}
-	}
 }
 
 // hostCABundle is the host's CA bundle (which trusts whatever proxy the

@@ -232,6 +232,12 @@ func (c *Client) AddDomain(ctx context.Context, app, name string) (Domain, error
 	return d, c.do(ctx, "POST", appPath(app, "domains"), map[string]string{"name": name}, &d)
 }
 
+// UpdateApp changes an app's HTTP settings; nil fields are left as they are.
+func (c *Client) UpdateApp(ctx context.Context, app string, u AppUpdate) (App, error) {
+	var a App
+	return a, c.do(ctx, "PATCH", appPath(app), u, &a)
+}
+
 // RemoveDomain stops routing a host name to an app.
 func (c *Client) RemoveDomain(ctx context.Context, app, name string) error {
 	return c.do(ctx, "DELETE", appPath(app, "domains", name), nil, nil)

@@ -22,6 +22,9 @@ type AppRoute struct {
 	Endpoints []Endpoint `json:"endpoints"`
 	// MaxBodyBytes limits a request's body; 0 means the router's default.
 	MaxBodyBytes int64 `json:"max_body_bytes,omitempty"`
+	// ForceHTTPS: the router answers the app's plain-HTTP requests with a
+	// redirect to HTTPS when it serves HTTPS.
+	ForceHTTPS bool `json:"force_https,omitempty"`
 	// Certs are the app's TLS certificates, served by SNI.
 	Certs []TLSCert `json:"certs,omitempty"`
 }

@@ -85,13 +85,26 @@ type Key struct {
 
 // App is a deployable application.
 type App struct {
-	Name      string    `json:"name"`
-	Owner     string    `json:"owner"`
-	Release   int       `json:"release"` // current release version; 0 before the first release
-	GitURL    string    `json:"git_url"` // where to git push, e.g. ssh://git@host:2222/shop.git
-	WebURL    string    `json:"web_url"` // the default domain, e.g. http://shop.localhost:8000
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
+	Name    string `json:"name"`
+	Owner   string `json:"owner"`
+	Release int    `json:"release"` // current release version; 0 before the first release
+	GitURL  string `json:"git_url"` // where to git push, e.g. ssh://git@host:2222/shop.git
+	WebURL  string `json:"web_url"` // the default domain, e.g. http://shop.localhost:8000
+	// ForceHTTPS redirects the app's plain-HTTP requests to HTTPS (308)
+	// where the router serves HTTPS.
+	ForceHTTPS bool `json:"force_https"`
+	// MaxBodyBytes limits a request's body at the router; 0 is the
+	// router's default.
+	MaxBodyBytes int64     `json:"max_body_bytes"`
+	CreatedAt    time.Time `json:"created_at"`
+	UpdatedAt    time.Time `json:"updated_at"`
+}
+
+// AppUpdate changes an app's HTTP settings (PATCH /v1/apps/{app}); a nil
+// field is left as it is.
+type AppUpdate struct {
+	ForceHTTPS   *bool  `json:"force_https,omitempty"`
+	MaxBodyBytes *int64 `json:"max_body_bytes,omitempty"`
 }
 
 // AppInfo is an app with what apps:info shows beside it.

@@ -124,3 +124,17 @@ func clip(s string) string {
 	}
 	return s
 }
+
+// MaxRequestBody is the largest per-app request body limit an app may set.
+const MaxRequestBody int64 = 64 << 30
+
+// ValidateAppUpdate checks an app's new HTTP settings.
+func ValidateAppUpdate(u AppUpdate) error {
+	if u.ForceHTTPS == nil && u.MaxBodyBytes == nil {
+		return Errorf(ErrInvalid, "nothing to change: give force_https or max_body_bytes")
+	}
+	if m := u.MaxBodyBytes; m != nil && (*m < 0 || *m > MaxRequestBody) {
+		return Errorf(ErrInvalid, "invalid max body size %d: use 0 for the router's default, or up to %d bytes (64G)", *m, MaxRequestBody)
+	}
+	return nil
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"golang.org/x/crypto/acme/autocert"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -65,6 +66,9 @@ type Options struct {
 	// (not for unknown hosts), on the request's goroutine after the
 	// response is complete: it must not block.
 	AccessLog func(AccessEntry)
+	// ACME, if set, obtains certificates automatically for custom domains
+	// that have none uploaded.
+	ACME *ACMEOptions
 }
 
 // AccessEntry records one request routed to an app.
@@ -103,6 +107,10 @@ type Router struct {
 	mu      sync.Mutex                  // serialises Update
 	version atomic.Int64
 	certs   atomic.Pointer[certIndex]
+	acme    *autocert.Manager // nil without Options.ACME
+
+	redirects atomic.Pointer[redirectIndex] // nil when no app forces HTTPS
+	httpsPort atomic.Int32                  // 0: no HTTPS side, no redirects
 }
 
 var _ http.Handler = (*Router)(nil)
@@ -157,11 +165,17 @@ func New(opts Options) (*Router, error) {
 	}
 	r.proxy = proxy.New(cfg)
 	r.version.Store(-1)
+	if opts.ACME != nil {
+		r.acme = newACME(opts.ACME, r.acmePolicy)
+	}
 	return r, nil
 }
 
 // ServeHTTP routes req to an instance of the app that answers at its host.
 func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	if r.redirectToHTTPS(w, req) {
+		return
+	}
 	if t := r.handler.Load(); t != nil {
 		t.ServeHTTP(w, req)
 		return
@@ -190,6 +204,7 @@ func (r *Router) Update(t controller.RoutingTable) {
 	}
 	r.handler.Store(h)
 	r.certs.Store(r.buildCerts(t))
+	r.redirects.Store(buildRedirects(t))
 	r.version.Store(t.Version)
 	d := time.Since(start)
 	keep := make(map[string]bool, len(t.Apps))
@@ -266,7 +281,7 @@ func (r *Router) Serve(ctx context.Context, ln net.Listener) error {
 // newServer returns the hardened http.Server that Serve uses.
 func (r *Router) newServer() *http.Server {
 	return &http.Server{
-		Handler:           r,
+		Handler:           r.ACMEHandler(r),
 		ReadHeaderTimeout: r.opts.ReadHeaderTimeout,
 		IdleTimeout:       r.opts.IdleTimeout,
 		MaxHeaderBytes:    r.opts.MaxHeaderBytes,

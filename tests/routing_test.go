@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"math/big"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -231,6 +232,58 @@ func TestTLSBySNI(t *testing.T) {
 	})
 	if _, err := client("other.example.com").Get("https://" + m[1] + "/"); err == nil {
 		t.Error("a TLS handshake for a name with no certificate succeeded")
+	}
+
+	// http:set force-https=true: plain HTTP is redirected to the HTTPS port,
+	// which serves the app; max-body-size: a larger body gets 413.
+	wantCLIError(t, admin, "unknown setting", "http:set", "-a", "shop", "gzip=on")
+	wantCLIError(t, admin, "invalid max-body-size", "http:set", "-a", "shop", "max-body-size=lots")
+	out := mustCLI(t, admin, "http:set", "-a", "shop", "force-https=true", "max-body-size=1K")
+	if !strings.Contains(out, "true") || !strings.Contains(out, "1K") {
+		t.Errorf("paas http:set:\n%s", out)
+	}
+	_, tlsPort, _ := net.SplitHostPort(m[1])
+	noFollow := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	waitUntil(t, "a redirect to HTTPS", 20*time.Second, func() (bool, string) {
+		req, _ := http.NewRequest("GET", s.url+"/basket?id=7", nil)
+		req.Host = "shop.example.com"
+		resp, err := noFollow.Do(req)
+		if err != nil {
+			return false, err.Error()
+		}
+		resp.Body.Close()
+		loc := resp.Header.Get("Location")
+		return resp.StatusCode == http.StatusPermanentRedirect && loc == "https://shop.example.com:"+tlsPort+"/basket?id=7", fmt.Sprint(resp.StatusCode, " ", loc)
+	})
+	post := func(n int) int {
+		req, _ := http.NewRequest("POST", "https://"+m[1]+"/", strings.NewReader(strings.Repeat("x", n)))
+		req.Host = "shop.example.com"
+		resp, err := client("shop.example.com").Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := post(2048); code != http.StatusRequestEntityTooLarge {
+		t.Errorf("a 2 KiB body with max-body-size=1K: %d, want 413", code)
+	}
+	if code := post(512); code != 200 {
+		t.Errorf("a 512-byte body with max-body-size=1K: %d, want 200", code)
+	}
+	mustCLI(t, admin, "http:set", "-a", "shop", "force-https=false", "max-body-size=0")
+	waitUntil(t, "plain HTTP again", 20*time.Second, func() (bool, string) {
+		req, _ := http.NewRequest("GET", s.url+"/", nil)
+		req.Host = "shop.example.com"
+		resp, err := noFollow.Do(req)
+		if err != nil {
+			return false, err.Error()
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200, fmt.Sprint(resp.StatusCode)
+	})
+	if out := mustCLI(t, admin, "http", "-a", "shop"); !strings.Contains(out, "false") || !strings.Contains(out, "default") {
+		t.Errorf("paas http:\n%s", out)
 	}
 	r.destroy(t, "shop")
 }

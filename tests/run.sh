@@ -54,6 +54,20 @@ if [[ ! -x $STATICCHECK ]]; then
 	rm -rf "$gobin"
 fi
 
+# Pebble, the ACME test server, and its DNS/challenge companion, built once like staticcheck.
+PEBBLE_VERSION=v2.10.1
+PEBBLE_BIN="$CACHE_DIR/bin/pebble-$PEBBLE_VERSION-$go_version"
+if [[ ! -x $PEBBLE_BIN/pebble || ! -x $PEBBLE_BIN/pebble-challtestsrv ]]; then
+	say "installing pebble $PEBBLE_VERSION"
+	mkdir -p "$PEBBLE_BIN"
+	(cd / && GOBIN="$PEBBLE_BIN" go install "github.com/letsencrypt/pebble/v2/cmd/pebble@$PEBBLE_VERSION" \
+		"github.com/letsencrypt/pebble/v2/cmd/pebble-challtestsrv@$PEBBLE_VERSION") ||
+		die "go install pebble@$PEBBLE_VERSION failed"
+fi
+export PAAS_TEST_PEBBLE="$PEBBLE_BIN"
+PAAS_TEST_PEBBLE_CERTS="$(cd / && go env GOMODCACHE)/github.com/letsencrypt/pebble/v2@$PEBBLE_VERSION/test/certs"
+export PAAS_TEST_PEBBLE_CERTS
+
 # --- private daemons -------------------------------------------------------------------------
 
 # Everything of one run lives under one directory named /var/tmp/paas-test.XXXXXX. teardown undoes

@@ -457,7 +457,7 @@ func (lc *lifecycle) detect(ctx context.Context, w *core.Workdir) (Group, error)
 		}
 		tried = append(tried, strings.Join(ids, " + "))
 	}
-	return nil, fmt.Errorf("%w; tried: %s. Add a Procfile (e.g. \"web: ./server\"), a Dockerfile, or a buildpack of your own",
+	return nil, fmt.Errorf("%w; tried: %s. Add a Procfile (e.g. \"web: ./server\"), a Dockerfile, or a custom buildpack of your own",
 		ErrNoMatch, strings.Join(tried, "; "))
 }
 

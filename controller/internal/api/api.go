@@ -153,6 +153,7 @@ func (s *server) routes() []route {
 		{"POST /v1/apps", anyUser, s.createApp},
 		{"GET /v1/apps/{app}", appMember, s.getApp},
 		{"DELETE /v1/apps/{app}", appOwner, s.destroyApp},
+		{"PATCH /v1/apps/{app}", appMember, s.updateApp},
 
 		{"GET /v1/apps/{app}/config", appMember, s.getConfig},
 		{"PATCH /v1/apps/{app}/config", appMember, s.setConfig},

@@ -603,7 +603,8 @@ func (s *Scheduler) publish(deps []store.Deployment, observed []Observed) {
 	s.mu.Unlock()
 	apps := make([]controller.AppRoute, 0, len(deps))
 	for _, d := range deps {
-		r := controller.AppRoute{App: d.App, Domains: append([]string{d.App + "." + s.opt.BaseDomain}, d.Domains...), Endpoints: []controller.Endpoint{}, Certs: d.Certs}
+		r := controller.AppRoute{App: d.App, Domains: append([]string{d.App + "." + s.opt.BaseDomain}, d.Domains...), Endpoints: []controller.Endpoint{}, Certs: d.Certs,
+			ForceHTTPS: d.ForceHTTPS, MaxBodyBytes: d.MaxBodyBytes}
 		for _, o := range observed {
 			if o.App == d.App && o.Process == "web" && o.Healthy && !o.OneOff && !stopping[o.ID] && o.Address() != "" {
 				r.Endpoints = append(r.Endpoints, controller.Endpoint{Instance: o.Name(), Release: o.Release, Address: o.Address()})

@@ -27,13 +27,15 @@ const (
 
 // appRow is an app with its owner's name and current release version.
 type appRow struct {
-	ID        int64
-	Name      string
-	OwnerID   int64
-	CreatedAt time.Time
-	UpdatedAt time.Time
-	Owner     string
-	Release   int
+	ID           int64
+	Name         string
+	OwnerID      int64
+	ForceHTTPS   bool  `gorm:"column:force_https"`
+	MaxBodyBytes int64 `gorm:"column:max_body_bytes"`
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+	Owner        string
+	Release      int
 }
 
 // currentVersionSQL picks an app's current release: the newest one that
@@ -47,7 +49,7 @@ func appsQuery(tx *gorm.DB) *gorm.DB {
 }
 
 func appOut(a appRow) controller.App {
-	return controller.App{Name: a.Name, Owner: a.Owner, Release: a.Release, CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt}
+	return controller.App{Name: a.Name, Owner: a.Owner, Release: a.Release, ForceHTTPS: a.ForceHTTPS, MaxBodyBytes: a.MaxBodyBytes, CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt}
 }
 
 // lockApp finds an app by name and, on PostgreSQL, locks its row so that
@@ -667,4 +669,35 @@ func (s *Store) SetHealthCheck(ctx context.Context, who Actor, appName string, h
 		}
 		return audit(tx, who, "healthcheck.set", appName, fmt.Sprintf("%s path=%q timeout=%d attempts=%d", h.Type, h.Path, h.Timeout, h.Attempts))
 	})
+}
+
+// UpdateApp changes an app's HTTP settings.
+func (s *Store) UpdateApp(ctx context.Context, who Actor, appName string, u controller.AppUpdate) (controller.App, error) {
+	if err := controller.ValidateAppUpdate(u); err != nil {
+		return controller.App{}, err
+	}
+	err := s.tx(ctx, func(tx *gorm.DB) error {
+		a, err := lockApp(tx, appName)
+		if err != nil {
+			return err
+		}
+		set := map[string]any{"updated_at": now()}
+		var what []string
+		if u.ForceHTTPS != nil {
+			set["force_https"] = *u.ForceHTTPS
+			what = append(what, fmt.Sprintf("force_https=%t", *u.ForceHTTPS))
+		}
+		if u.MaxBodyBytes != nil {
+			set["max_body_bytes"] = *u.MaxBodyBytes
+			what = append(what, fmt.Sprintf("max_body_bytes=%d", *u.MaxBodyBytes))
+		}
+		if err := tx.Model(&app{}).Where("id = ?", a.ID).Updates(set).Error; err != nil {
+			return err
+		}
+		return audit(tx, who, "app.update", appName, strings.Join(what, " "))
+	})
+	if err != nil {
+		return controller.App{}, err
+	}
+	return s.App(ctx, appName)
 }

@@ -18,6 +18,7 @@ func migrations() []*gormigrate.Migration {
 		{ID: "0003_health_checks", Migrate: migrateHealthChecks},
 		{ID: "0004_certs", Migrate: migrateCerts},
 		{ID: "0005_passwords_sessions", Migrate: migratePasswordsSessions},
+		{ID: "0007_app_http_settings", Migrate: migrateAppHTTPSettings},
 	}
 }
 
@@ -221,4 +222,19 @@ func migratePasswordsSessions(tx *gorm.DB) error {
 		ExpiresAt time.Time `gorm:"not null;index"`
 	}
 	return tx.Table("sessions").Migrator().CreateTable(&session{})
+}
+
+// migrateAppHTTPSettings adds an app's HTTP settings for the router:
+// redirect to HTTPS, and its request body limit.
+func migrateAppHTTPSettings(tx *gorm.DB) error {
+	type app struct {
+		ForceHTTPS   bool  `gorm:"column:force_https;not null;default:false"`
+		MaxBodyBytes int64 `gorm:"column:max_body_bytes;not null;default:0"`
+	}
+	for _, f := range []string{"ForceHTTPS", "MaxBodyBytes"} {
+		if err := tx.Table("apps").Migrator().AddColumn(&app{}, f); err != nil {
+			return fmt.Errorf("add apps.%s: %w", f, err)
+		}
+	}
+	return nil
 }

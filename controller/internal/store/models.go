@@ -47,11 +47,13 @@ type sshKey struct {
 func (sshKey) TableName() string { return "ssh_keys" }
 
 type app struct {
-	ID        int64
-	Name      string
-	OwnerID   int64
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	ID           int64
+	Name         string
+	OwnerID      int64
+	ForceHTTPS   bool  `gorm:"column:force_https"`
+	MaxBodyBytes int64 `gorm:"column:max_body_bytes"`
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
 }
 
 type collaborator struct {

@@ -399,6 +399,9 @@ type Deployment struct {
 	Domains   []string             // custom domains
 	Checks    []controller.HealthCheck
 	Certs     []controller.TLSCert
+	// The app's HTTP settings for the router.
+	ForceHTTPS   bool
+	MaxBodyBytes int64
 }
 
 // Deployments returns the deployment of every app that has a release.
@@ -437,7 +440,7 @@ func (s *Store) Deployments(ctx context.Context) ([]Deployment, error) {
 			if err != nil {
 				return err
 			}
-			out = append(out, Deployment{App: a.Name, Release: cur.Version, Status: cur.Status, Image: cur.Image, Config: cfg, Processes: procs, Domains: domains, Checks: checks, Certs: certs})
+			out = append(out, Deployment{App: a.Name, Release: cur.Version, Status: cur.Status, Image: cur.Image, Config: cfg, Processes: procs, Domains: domains, Checks: checks, Certs: certs, ForceHTTPS: a.ForceHTTPS, MaxBodyBytes: a.MaxBodyBytes})
 		}
 		return nil
 	})

@@ -142,6 +142,7 @@ func (r *runner) addAppCommands(root *cobra.Command) {
 	r.addAccessCommands(root)
 	r.addDomainCommands(root)
 	r.addCertCommands(root)
+	r.addHTTPCommands(root)
 }
 
 // addRemote adds a git remote for a new app when in a git work tree,

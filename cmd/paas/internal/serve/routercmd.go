@@ -21,6 +21,7 @@ import (
 func RouterCommand(lookupEnv func(string) (string, bool)) *cobra.Command {
 	var (
 		controllerURL, token, listen, tlsListen, metricsListen, baseDomain string
+		acmeDirectory, acmeEmail, acmeCAFile, acmeCache                    string
 		logLevel, logFormat                                                string
 	)
 	cmd := &cobra.Command{
@@ -31,7 +32,8 @@ func RouterCommand(lookupEnv func(string) (string, bool)) *cobra.Command {
 --listen. When the controller is unreachable it keeps serving the last table it had.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			for flag, dst := range map[string]*string{"controller": &controllerURL, "token": &token, "listen": &listen, "tls-listen": &tlsListen, "metrics-listen": &metricsListen, "base-domain": &baseDomain} {
+			for flag, dst := range map[string]*string{"controller": &controllerURL, "token": &token, "listen": &listen, "tls-listen": &tlsListen, "metrics-listen": &metricsListen, "base-domain": &baseDomain,
+				"acme-directory": &acmeDirectory, "acme-email": &acmeEmail, "acme-ca-file": &acmeCAFile, "acme-cache": &acmeCache} {
 				if f := cmd.Flags().Lookup(flag); !f.Changed {
 					if v, ok := lookupEnv(envName("router-" + flag)); ok {
 						*dst = v
@@ -47,7 +49,11 @@ func RouterCommand(lookupEnv func(string) (string, bool)) *cobra.Command {
 			}
 			cmd.SilenceUsage = true
 			log := newLogger(Settings{LogLevel: logLevel, LogFormat: logFormat}, cmd.ErrOrStderr())
-			rtr, err := router.New(router.Options{BaseDomain: baseDomain, Logger: log, AccessLog: func(e router.AccessEntry) {
+			acme, err := acmeOptions(acmeDirectory, acmeEmail, acmeCAFile, acmeCache)
+			if err != nil {
+				return err
+			}
+			rtr, err := router.New(router.Options{BaseDomain: baseDomain, Logger: log, ACME: acme, AccessLog: func(e router.AccessEntry) {
 				log.Info("request", "app", e.App, "instance", e.Instance, "method", e.Method, "path", e.Path, "status", e.Status,
 					"bytes", e.Bytes, "duration", e.Duration, "request_id", e.RequestID)
 			}})
@@ -95,6 +101,10 @@ func RouterCommand(lookupEnv func(string) (string, bool)) *cobra.Command {
 	fs.StringVar(&tlsListen, "tls-listen", "", "address for HTTPS (certificates by SNI from the controller); empty for none [env PAAS_ROUTER_TLS_LISTEN]")
 	fs.StringVar(&metricsListen, "metrics-listen", "", "address for /metrics (Prometheus); empty for none [env PAAS_ROUTER_METRICS_LISTEN]")
 	fs.StringVar(&baseDomain, "base-domain", "localhost", "apps answer at <app>.<base-domain> unless the controller says otherwise [env PAAS_ROUTER_BASE_DOMAIN]")
+	fs.StringVar(&acmeDirectory, "acme-directory", "", "ACME directory URL of a CA for automatic certificates of custom domains; empty for none [env PAAS_ROUTER_ACME_DIRECTORY]")
+	fs.StringVar(&acmeEmail, "acme-email", "", "contact address for the ACME account [env PAAS_ROUTER_ACME_EMAIL]")
+	fs.StringVar(&acmeCAFile, "acme-ca-file", "", "PEM roots to trust for the ACME server's own HTTPS; empty for the system's [env PAAS_ROUTER_ACME_CA_FILE]")
+	fs.StringVar(&acmeCache, "acme-cache", "/var/lib/paas/router-acme", "directory for the ACME account key and certificates [env PAAS_ROUTER_ACME_CACHE]")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	return cmd

@@ -222,7 +222,11 @@ func Run(ctx context.Context, s Settings, out, logw io.Writer) error {
 	cancel()
 
 	access := newAccessLog(logDir)
-	rtr, err := router.New(router.Options{BaseDomain: s.BaseDomain, Logger: log.With("component", "router"), AccessLog: access.add})
+	ropts := router.Options{BaseDomain: s.BaseDomain, Logger: log.With("component", "router"), AccessLog: access.add}
+	if ropts.ACME, err = acmeOptions(s.ACMEDirectory, s.ACMEEmail, s.ACMECAFile, filepath.Join(s.DataDir, "acme")); err != nil {
+		return err
+	}
+	rtr, err := router.New(ropts)
 	if err != nil {
 		return err
 	}
@@ -237,7 +241,7 @@ func Run(ctx context.Context, s Settings, out, logw io.Writer) error {
 	// (SSE, websockets, long downloads). The router bounds slow request
 	// bodies itself; headers are bounded here.
 	srv := &http.Server{
-		Handler:           front,
+		Handler:           rtr.ACMEHandler(front),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
@@ -250,6 +254,9 @@ func Run(ctx context.Context, s Settings, out, logw io.Writer) error {
 			return fmt.Errorf("listen on %s for HTTPS: %w", s.TLSListen, err)
 		}
 		defer tlsLn.Close()
+		if a, ok := tlsLn.Addr().(*net.TCPAddr); ok {
+			rtr.SetHTTPSPort(a.Port)
+		}
 		tlsSrv = &http.Server{Handler: front, TLSConfig: rtr.TLSConfig(), ReadHeaderTimeout: srv.ReadHeaderTimeout,
 			IdleTimeout: srv.IdleTimeout, MaxHeaderBytes: srv.MaxHeaderBytes, ErrorLog: srv.ErrorLog}
 	}

@@ -23,6 +23,9 @@ type Settings struct {
 	Listen          string
 	SSHListen       string
 	TLSListen       string
+	ACMEDirectory   string
+	ACMEEmail       string
+	ACMECAFile      string
 	GitHost         string
 	BaseDomain      string
 	Containerd      string
@@ -53,6 +56,9 @@ func (s *Settings) register(fs *pflag.FlagSet) {
 	fs.StringVar(&s.Listen, "listen", ":8000", "HTTP address of the API and dashboard (and app traffic once the router runs)")
 	fs.StringVar(&s.SSHListen, "ssh-listen", ":2222", "SSH address for git push")
 	fs.StringVar(&s.TLSListen, "tls-listen", "", "HTTPS address for apps with certificates (paas certs:add), e.g. :443; empty for none")
+	fs.StringVar(&s.ACMEDirectory, "acme-directory", "", "ACME directory URL of a CA for automatic certificates of custom domains; empty for none")
+	fs.StringVar(&s.ACMEEmail, "acme-email", "", "contact address for the ACME account")
+	fs.StringVar(&s.ACMECAFile, "acme-ca-file", "", "PEM roots to trust for the ACME server's own HTTPS (a private or test CA); empty for the system's")
 	fs.StringVar(&s.GitHost, "git-host", "", "host name in git remote URLs (default: the host the CLI talks to)")
 	fs.StringVar(&s.BaseDomain, "base-domain", "localhost", "apps answer at <app>.<base-domain>")
 	fs.StringVar(&s.Containerd, "containerd", "/run/containerd/containerd.sock", "containerd socket")
