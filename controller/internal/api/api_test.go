@@ -57,6 +57,7 @@ func newEnv(t *testing.T) *env {
 	t.Cleanup(func() { st.Close() })
 	buildLogs := t.TempDir()
 	e := &env{t: t, st: st, buildLogs: buildLogs, h: New(Options{Store: st, Routes: routing.New("localhost"), BuildLogDir: buildLogs,
+		Metrics: func(app string) (controller.AppMetrics, bool) { return controller.AppMetrics{App: app}, true },
 		// The runtime is not under test here: a run that succeeds at once.
 		Run:     func(context.Context, string, string, bool, io.Writer) (int, error) { return 0, nil },
 		Restart: func(context.Context, string, string) error { return nil }}), actors: map[string]store.Actor{}, tokens: map[string]string{}}
@@ -239,6 +240,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 		{"POST /v1/apps/{app}/rollback", "/v1/apps/{app}/rollback", `{}`, members},
 		{"GET /v1/apps/{app}/builds", "/v1/apps/{app}/builds", "", members},
 		{"GET /v1/apps/{app}/builds/{id}/log", "/v1/apps/{app}/builds/{buildid}/log", "", members},
+		{"GET /v1/apps/{app}/metrics", "/v1/apps/{app}/metrics", "", members},
 		{"GET /v1/apps/{app}/instances", "/v1/apps/{app}/instances", "", members},
 		{"GET /v1/apps/{app}/events", "/v1/apps/{app}/events", "", members},
 		{"GET /v1/apps/{app}/logs", "/v1/apps/{app}/logs", "", members},
