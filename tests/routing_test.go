@@ -268,8 +268,10 @@ func TestTLSBySNI(t *testing.T) {
 	if code := post(2048); code != http.StatusRequestEntityTooLarge {
 		t.Errorf("a 2 KiB body with max-body-size=1K: %d, want 413", code)
 	}
-	if code := post(512); code != 200 {
-		t.Errorf("a 512-byte body with max-body-size=1K: %d, want 200", code)
+	// busybox httpd answers POST with 501: what matters is that the router
+	// let the body through to it.
+	if code := post(512); code != http.StatusNotImplemented {
+		t.Errorf("a 512-byte body with max-body-size=1K: %d, want the app's own 501", code)
 	}
 	mustCLI(t, admin, "http:set", "-a", "shop", "force-https=false", "max-body-size=0")
 	waitUntil(t, "plain HTTP again", 20*time.Second, func() (bool, string) {
