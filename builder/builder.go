@@ -136,9 +136,10 @@ type Request struct {
 	// of the platform directory's env/.
 	BuildArgs map[string]string
 	// Buildpacks, if not empty, replace the built-in detection order for a
-	// source without a Dockerfile: these buildpack directories on the host
-	// (each with buildpack.toml, bin/detect and bin/build) form one group,
-	// run in this order, all of which must pass detection.
+	// source without a Dockerfile: these buildpacks on the host — each a
+	// directory with buildpack.toml, bin/detect and bin/build, or a tar
+	// archive (gzipped or not) of one — form one group, run in this order,
+	// all of which must pass detection.
 	Buildpacks []string
 	// Output receives docker build-like progress and the steps' output;
 	// if nil it is discarded. Writes come from one goroutine at a time.

@@ -1,10 +1,14 @@
 package builder
 
 import (
+	"bufio"
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"path/filepath"
 
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 
@@ -25,6 +29,11 @@ func (b *Builder) buildpacks(ctx context.Context, req Request, dir string, limit
 	if len(req.Buildpacks) > 0 {
 		var g cnb.Group
 		for _, d := range req.Buildpacks {
+			d, cleanup, err := buildpackDir(d)
+			if err != nil {
+				return cnb.Result{}, fmt.Errorf("%w: buildpack %s: %v", ErrInvalid, d, err)
+			}
+			defer cleanup()
 			bp, err := cnb.Load(os.DirFS(d))
 			if err != nil {
 				return cnb.Result{}, kind(fmt.Errorf("buildpack %s: %w", d, err))
@@ -77,6 +86,52 @@ func (b *Builder) buildpacks(ctx context.Context, req Request, dir string, limit
 		ResolvConf: b.opts.ResolvConf,
 	})
 	return res, kind(err)
+}
+
+// buildpackDir returns the directory of the buildpack at p: p itself, or,
+// for a tar archive (gzipped or not), the directory it is unpacked into —
+// its root, or its only top-level directory when buildpack.toml is there.
+// cleanup removes what it unpacked.
+func buildpackDir(p string) (dir string, cleanup func(), err error) {
+	cleanup = func() {}
+	fi, err := os.Stat(p)
+	if err != nil {
+		return p, cleanup, err
+	}
+	if fi.IsDir() {
+		return p, cleanup, nil
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return p, cleanup, err
+	}
+	defer f.Close()
+	br := bufio.NewReader(f)
+	var r io.Reader = br
+	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return p, cleanup, err
+		}
+		defer zr.Close()
+		r = zr
+	}
+	tmp, err := os.MkdirTemp("", "paas-buildpack-")
+	if err != nil {
+		return p, cleanup, err
+	}
+	cleanup = func() { os.RemoveAll(tmp) }
+	if err := untar(r, tmp); err != nil {
+		cleanup()
+		return p, func() {}, fmt.Errorf("not a directory or a tar archive of one: %v", err)
+	}
+	dir = tmp
+	if _, err := os.Stat(filepath.Join(tmp, "buildpack.toml")); err != nil {
+		if ents, _ := os.ReadDir(tmp); len(ents) == 1 && ents[0].IsDir() {
+			dir = filepath.Join(tmp, ents[0].Name())
+		}
+	}
+	return dir, cleanup, nil
 }
 
 // RemoveBuildCache deletes the app's buildpack cache (its cache = true

@@ -169,7 +169,7 @@ func testNodeBuildpack(t *testing.T, e *env) {
 	if !strings.HasPrefix(body, "hello from node v1 on v22.") || !strings.HasSuffix(body, "7 is a number: true\n") {
 		t.Errorf("GET / = %q", body)
 	}
-	if got := e.runCommand(t, first.Image, "command -v node; echo $NODE_ENV; ls /layers/paas_node"); got != "/layers/paas_node/node/bin/node\nproduction\nmodules\nnode\n" {
+	if got := e.runCommand(t, first.Image, "command -v node; echo $NODE_ENV; ls /layers/paas_node"); got != "/layers/paas_node/node/bin/node\nproduction\nnode\nnode_modules\n" {
 		t.Errorf("in the image, node, NODE_ENV and the layers are %q", got)
 	}
 
@@ -187,7 +187,7 @@ func testNodeBuildpack(t *testing.T, e *env) {
 	if body := e.serve(t, second.Image, second.ProcessTypes["web"], "/"); !strings.HasPrefix(body, "hello from node v2 ") {
 		t.Errorf("GET / after the change = %q", body)
 	}
-	names := []string{"app", "node runtime", "node_modules"}
+	names := []string{"app", "node_modules", "node runtime"}
 	assertLayers(t, first, second, names, []bool{false, true, true})
 
 	copyFiles(t, filepath.Join("testdata", "apps", "node-lock2"), dir)
@@ -196,7 +196,7 @@ func testNodeBuildpack(t *testing.T, e *env) {
 		t.Fatalf("third Build: %v", err)
 	}
 	wantOutput(t, "lockfile change", out, " (cached)", "-----> Installing dependencies (npm ci)")
-	assertLayers(t, second, third, names, []bool{false, true, false})
+	assertLayers(t, second, third, names, []bool{false, false, true})
 	if body := e.serve(t, third.Image, third.ProcessTypes["web"], "/"); !strings.HasSuffix(body, "7 is a number: true\n") {
 		t.Errorf("GET / after the lockfile change = %q", body)
 	}

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -333,6 +334,22 @@ func TestCustomBuildpacks(t *testing.T) {
 	_, _, err = e.buildWith(t, builder.Request{Dir: dir, Buildpacks: []string{bp("escape")}})
 	if !errors.Is(err, builder.ErrInvalid) || !strings.Contains(err.Error(), "launch.toml goes through a symbolic link") {
 		t.Errorf("Build with a symlinked launch.toml = %v, want ErrInvalid", err)
+	}
+
+	// A buildpack given as a gzipped tar archive of its directory.
+	tgz := filepath.Join(t.TempDir(), "counter.tgz")
+	if out, err := exec.Command("tar", "-czf", tgz, "-C", filepath.Join("testdata", "buildpacks"), "counter").CombinedOutput(); err != nil {
+		t.Fatalf("tar: %v: %s", err, out)
+	}
+	fromTar, out, err := e.buildWith(t, builder.Request{Dir: dir, Buildpacks: []string{bp("tools"), tgz}})
+	if err != nil || !strings.Contains(out, "count=") || fromTar.ProcessTypes["worker"] != "sleep 1000" {
+		t.Errorf("Build with a buildpack archive = %v, processes %v; want the counter buildpack to run", err, fromTar.ProcessTypes)
+	}
+	if got := e.runImage(t, fromTar.Image); !strings.HasPrefix(got, listing) {
+		t.Errorf("running the image of the archived buildpack printed %q, want its launch layer listed", got)
+	}
+	if _, _, err = e.buildWith(t, builder.Request{Dir: dir, Buildpacks: []string{bp("tools"), filepath.Join(bp("tools"), "buildpack.toml")}}); !errors.Is(err, builder.ErrInvalid) {
+		t.Errorf("Build with a file that is not a buildpack archive = %v, want ErrInvalid", err)
 	}
 
 	// A group whose required buildpack does not pass detection.

@@ -230,6 +230,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 		{"POST /v1/apps", "/v1/apps", `{"name":"{newapp}"}`, everyone},
 		{"GET /v1/apps/{app}", "/v1/apps/{app}", "", members},
 		{"DELETE /v1/apps/{app}", "/v1/apps/{app}", "", owners},
+		{"PATCH /v1/apps/{app}", "/v1/apps/{app}", `{"force_https":true,"max_body_bytes":1048576}`, members},
 		{"GET /v1/apps/{app}/config", "/v1/apps/{app}/config", "", members},
 		{"PATCH /v1/apps/{app}/config", "/v1/apps/{app}/config", `{"B":"2","A":null}`, members},
 		{"GET /v1/apps/{app}/formation", "/v1/apps/{app}/formation", "", members},
