@@ -2,25 +2,43 @@
 // assets (one HTML page, one script, one style sheet; no CDN, no build step)
 // that drive the same public REST API as the CLI.
 //
-// The page is a small single-page app. It signs in with an API token, which
-// it keeps in the tab's sessionStorage and sends as "Authorization: Bearer"
-// on every call to /v1, so the API's authentication is the only one there
-// is: the dashboard's own routes serve static files and need no session.
-// Sign-in with a username and password needs a password store in the
-// controller and is not offered yet.
+// # Sessions
 //
-// Handler serves the dashboard at "/" (index.html) and its assets under
-// "/assets/". Mount it on the same host as the API so that the page's calls
-// are same-origin:
+// The page signs in once, with a user name and password (an admin sets
+// them: paas users:passwd) or an API token, by POST /v1/sessions. The
+// controller answers with a session cookie (controller.SessionCookie):
+// HttpOnly, so script cannot read it; SameSite=Strict, so no other site's
+// page sends it; Secure when the request came over HTTPS. The controller
+// keeps only a hash of the session's secret, with an expiry, and forgets
+// it on sign-out (DELETE /v1/sessions/current). Every call with a method
+// other than GET made with the cookie must carry the session's CSRF token
+// in the X-CSRF-Token header; the page gets the token from the sign-in
+// answer or GET /v1/sessions/current and keeps it in memory only. The
+// dashboard posts no HTML forms to the server: every form is sent by
+// script, as JSON, with that header. No token or password is kept in the
+// browser.
+//
+// Handler serves the page at "/" only to a browser with a live session:
+// it asks Options.Sessions (the controller) about the cookie and otherwise
+// redirects to "/signin", which serves the same page showing the sign-in
+// form. Assets under "/assets/" need no session. Mount the dashboard on
+// the same host as the API so that the page's calls are same-origin:
 //
 //	mux.Handle("/v1/", ctl.Handler())
 //	mux.Handle("/healthz", ctl.Handler())
-//	mux.Handle("/", web.Handler(web.Options{}))
+//	mux.Handle("/", web.Handler(web.Options{Sessions: ctl}))
 //
-// The live log view asks for the last lines again every two seconds and
-// appends what is new. It does not read the streamed answer of
-// /v1/apps/{app}/logs?follow=1 because the API does not flush that stream
-// yet (its status-recording ResponseWriter hides the Flusher).
+// # Pages
+//
+// Apps (list, create, destroy); an app (formation and scaling, instances
+// with health, deploy activity, request charts from the router's per-minute
+// metrics of the last hour, releases with config diffs and rollback, config
+// vars hidden until revealed, live logs read from the streamed answer of
+// /v1/apps/{app}/logs?follow=1 with a process filter, builds with their
+// output, health checks, domains); the account (SSH keys, API tokens shown
+// once, collaborators of the apps one owns); admin (users and passwords,
+// the audit log). Pages poll the API every few seconds, so a rollout or a
+// scale shows its instances as they come up without a reload.
 //
 // Every answer carries a strict Content-Security-Policy (default-src 'self',
 // no inline script or style, no framing), so that text from apps — log

@@ -35,6 +35,7 @@ func TestHandler(t *testing.T) {
 		{"GET", "/assets/style.css", 200, "text/css"},
 		{"GET", "/assets/nope.js", 404, "text/plain"},
 		{"GET", "/assets/", 404, "text/plain"},
+		{"GET", "/signin", 200, "text/html"},
 		{"GET", "/apps/shop", 404, "text/plain"},
 		{"POST", "/", 405, "text/plain"},
 	}
@@ -79,6 +80,53 @@ func TestHandler(t *testing.T) {
 	}
 }
 
+// sessions is a web.Sessions with one live session.
+type sessions string
+
+func (s sessions) CheckSession(_ context.Context, secret string) error {
+	if secret != string(s) {
+		return controller.Errorf(controller.ErrUnauthorized, "no such session")
+	}
+	return nil
+}
+
+// TestPagesNeedASession: without a live session cookie the page redirects
+// to the sign-in page (which, like the assets, needs none).
+func TestPagesNeedASession(t *testing.T) {
+	srv := httptest.NewServer(web.Handler(web.Options{Sessions: sessions("s3cret")}))
+	defer srv.Close()
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	tests := []struct {
+		path, cookie string
+		status       int
+		location     string
+	}{
+		{"/", "", http.StatusSeeOther, "/signin"},
+		{"/", "wrong", http.StatusSeeOther, "/signin"},
+		{"/index.html", "", http.StatusSeeOther, "/signin"},
+		{"/", "s3cret", http.StatusOK, ""},
+		{"/signin", "", http.StatusOK, ""},
+		{"/assets/app.js", "", http.StatusOK, ""},
+	}
+	for _, tt := range tests {
+		req, _ := http.NewRequest("GET", srv.URL+tt.path, nil)
+		if tt.cookie != "" {
+			req.AddCookie(&http.Cookie{Name: controller.SessionCookie, Value: tt.cookie})
+		}
+		resp, err := noRedirect.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tt.status || resp.Header.Get("Location") != tt.location {
+			t.Errorf("GET %s with cookie %q = %d Location %q, want %d %q", tt.path, tt.cookie, resp.StatusCode, resp.Header.Get("Location"), tt.status, tt.location)
+		}
+		if tt.path != "/assets/app.js" && resp.Header.Get("Cache-Control") != "no-store" {
+			t.Errorf("GET %s: Cache-Control %q, want no-store", tt.path, resp.Header.Get("Cache-Control"))
+		}
+	}
+}
+
 // TestPageHasNoInlineCode: the policy forbids inline script and style, so
 // the page must have none (they would silently not run), and nothing may
 // come from another origin.
@@ -110,9 +158,12 @@ func TestPageHasNoInlineCode(t *testing.T) {
 }
 
 // TestDashboard drives the dashboard in a real headless Chromium against a
-// real controller: sign in with a token, open an app made through the API,
-// set a config var and scale through the page, check both through the API,
-// roll back, take screenshots at desktop and phone width, sign out.
+// real controller (no runtime): a page without a session goes to sign-in;
+// sign in with a password; open an app made through the API, set a config
+// var, scale and roll back through the page and check each through the API;
+// markup in config values and log lines stays text; a change without the
+// CSRF token is refused; sign out ends the session; another user cannot see
+// the app; screenshots at desktop and phone width.
 func TestDashboard(t *testing.T) {
 	b := startBrowser(t) // first: skips (or fails under CI) without Chromium
 
@@ -147,7 +198,7 @@ func TestDashboard(t *testing.T) {
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", ctl.Handler())
 	mux.Handle("/healthz", ctl.Handler())
-	mux.Handle("/", web.Handler(web.Options{}))
+	mux.Handle("/", web.Handler(web.Options{Sessions: ctl}))
 	srv := httptest.NewServer(mux) // on 127.0.0.1
 	t.Cleanup(func() {
 		srv.CloseClientConnections() // the browser's, should it still be open
@@ -156,6 +207,13 @@ func TestDashboard(t *testing.T) {
 
 	c, err := controller.NewClient(srv.URL, token, nil)
 	if err != nil {
+		t.Fatal(err)
+	}
+	const adminPassword = "correct horse battery staple"
+	if err := c.SetPassword(ctx, "admin", adminPassword); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CreateUser(ctx, controller.NewUser{Name: "eve", Password: "eve's own password"}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.CreateApp(ctx, "shop"); err != nil {
@@ -174,21 +232,32 @@ func TestDashboard(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
+	dir := artifactDir(t)
 
-	// Sign in.
-	b.open(srv.URL + "/")
+	// A page without a session goes to the sign-in page, keeping the place.
+	b.open(srv.URL + "/#/apps/shop")
 	b.waitText("#signin h1", "Sign in")
-	b.typeInto("#token", "paas_not-a-token")
+	if u := b.url(); !strings.HasSuffix(u, "/signin#/apps/shop") {
+		t.Errorf("without a session the page went to %s, want /signin#/apps/shop", u)
+	}
+	b.typeInto("#username", "admin")
+	b.typeInto("#password", "not the password")
 	b.click("#signin button[type=submit]")
-	b.waitText("#signin .msg", "not accepted")
-	b.typeInto("#token", token)
+	b.waitText("#signin .msg", "Wrong user name or password")
+	b.typeInto("#password", adminPassword)
 	b.click("#signin button[type=submit]")
 	b.waitText("#nav .who", "admin")
+	b.waitText("#app-name", "shop") // back where it was going
+	cookie := b.cookie(controller.SessionCookie)
+	if !cookie.HTTPOnly || cookie.SameSite != "Strict" {
+		t.Errorf("session cookie %+v: want HttpOnly and SameSite=Strict", cookie)
+	}
 
 	// The apps list shows the app made through the API.
+	b.click("#nav-apps")
 	b.waitText(`tr[data-app="shop"]`, "v2")
 	b.waitText(`tr[data-app="shop"]`, "deploying") // no runtime: the release never goes live
-	b.screenshot(t.ArtifactDir(), "apps-desktop.png")
+	b.screenshot(dir, "apps-desktop.png")
 	b.click(`tr[data-app="shop"] a`)
 	b.waitText("#app-name", "shop")
 	b.waitText("#git-remote", "git remote add paas ssh://")
@@ -207,7 +276,27 @@ func TestDashboard(t *testing.T) {
 		t.Error("a config value's markup became part of the page")
 	}
 
-	// Set a config var through the page; see it through the API.
+	// A change with the session cookie but without the CSRF token is
+	// refused, from the page's own origin and from Go alike.
+	var status int
+	b.must(b.execAsync(&status, `const done = arguments[arguments.length - 1];
+		fetch('/v1/apps/shop/config', {method: 'PATCH', credentials: 'same-origin', headers: {'Content-Type': 'application/json'}, body: '{"EVIL":"1"}'})
+			.then((r) => done(r.status), () => done(-1));`))
+	if status != http.StatusForbidden {
+		t.Errorf("PATCH config from the page without the CSRF token = %d, want 403", status)
+	}
+	req, _ := http.NewRequest("PATCH", srv.URL+"/v1/apps/shop/config", strings.NewReader(`{"EVIL":"1"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.AddCookie(&http.Cookie{Name: controller.SessionCookie, Value: cookie.Value})
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusForbidden {
+		t.Errorf("PATCH config with the session cookie and no CSRF token = %v %v, want 403", resp.Status, err)
+	}
+	if cfg, _ := c.Config(ctx, "shop"); cfg["EVIL"] != "" {
+		t.Error("a change without the CSRF token went through")
+	}
+
+	// Set a config var through the page; see it through the API, and the
+	// release it made with its diff.
 	b.typeInto("#config-key", "GREETING")
 	b.typeInto("#config-value", "hello world")
 	b.click("#config-set")
@@ -221,6 +310,13 @@ func TestDashboard(t *testing.T) {
 		t.Errorf("after setting it in the page, GREETING = %q through the API, want %q", cfg["GREETING"], "hello world")
 	}
 	b.waitText(`#releases tr[data-version="3"]`, "Set GREETING")
+	b.click("#diff-v3")
+	b.waitText("#diffrow-v3", "added GREETING")
+	if got := b.text("#diffrow-v3"); strings.Contains(got, "hello world") {
+		t.Errorf("the diff shows a value before it was revealed: %q", got)
+	}
+	b.click("#diffrow-v3 button.link")
+	b.waitText("#diffrow-v3", "hello world")
 
 	// Scale through the page; see it through the API.
 	b.typeInto("#scale-web", "3")
@@ -243,6 +339,18 @@ func TestDashboard(t *testing.T) {
 	b.click("#domain-form button[type=submit]")
 	b.waitText("#domains .msg", "Added shop.example.com")
 
+	// Health checks: set one for web, see it through the API.
+	b.typeInto("#hc-path", "/health")
+	b.typeInto("#hc-timeout", "2")
+	b.typeInto("#hc-attempts", "4")
+	b.click("#hc-form button[type=submit]")
+	b.waitText("#health .msg", "Saved the health check of web")
+	b.waitText(`#health tr[data-type="web"]`, "/health")
+	hcs, err := c.HealthChecks(ctx, "shop")
+	if err != nil || len(hcs) != 1 || hcs[0].Path != "/health" || hcs[0].Timeout != 2 || hcs[0].Attempts != 4 {
+		t.Errorf("after saving in the page, health checks = %+v, %v; want web /health 2s x4", hcs, err)
+	}
+
 	// Roll back to v1 (two presses: arm, then confirm).
 	b.click("#rollback-v1")
 	b.waitText("#rollback-v1", "Confirm")
@@ -255,35 +363,26 @@ func TestDashboard(t *testing.T) {
 	if app.Release != 4 || app.Current == nil || !strings.Contains(app.Current.Description, "v1") {
 		t.Errorf("after the rollback in the page, the app is at v%d (%+v), want v4, a rollback to v1", app.Release, app.Current)
 	}
-	cfg, err = c.Config(ctx, "shop")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, ok := cfg["GREETING"]; ok {
-		t.Errorf("after rolling back to v1, config still has GREETING: %v", cfg)
-	}
 	b.waitFor("GREETING to leave the page's config after the rollback", func() (bool, string) {
 		got := b.text("#config-body")
 		return !strings.Contains(got, "GREETING"), got
 	})
 
-	// Logs: the last lines, then a line arriving in the live view.
+	// Logs: the last lines, then a line arriving in the live (streamed) view.
 	b.waitText("#log-lines", `app[web.1]: listening on :5000 <b id="logmarkup">bold?</b>`)
 	b.must(b.exec(&injected, `return document.getElementById('logmarkup') !== null;`))
 	if injected {
 		t.Error("a log line's markup became part of the page")
 	}
-	b.click("#logs-live")
-	b.waitText("#logs-state", "following")
+	b.waitText("#logs-state", "following live")
 	logLine("GET /cart 200")
 	b.waitText("#log-lines", "app[web.1]: GET /cart 200")
 
 	// Screenshots of the app page.
-	dir := t.ArtifactDir()
 	b.must(b.exec(nil, `window.scrollTo(0, 0); document.activeElement.blur();`))
-	b.resize(1280, 1700)
+	b.resize(1280, 2600)
 	t.Logf("desktop screenshot: %s", b.screenshot(dir, "app-desktop.png"))
-	b.resize(390, 2400)
+	b.resize(390, 4200)
 	var width int
 	b.must(b.exec(&width, `return document.documentElement.scrollWidth;`))
 	if width > 400 {
@@ -291,7 +390,7 @@ func TestDashboard(t *testing.T) {
 	}
 	t.Logf("phone screenshot: %s", b.screenshot(dir, "app-phone.png"))
 
-	// Keyboard: Tab reaches the controls, and the focused one is outlined.
+	// Keyboard: the focused control is outlined.
 	b.resize(1280, 1000)
 	var outline string
 	b.must(b.exec(&outline, `const e = document.getElementById('scale-web'); e.focus(); return getComputedStyle(e).outlineStyle;`))
@@ -299,13 +398,51 @@ func TestDashboard(t *testing.T) {
 		t.Errorf("a focused input has outline-style %q: focus must be visible", outline)
 	}
 
-	// Sign out.
+	// Account and admin pages.
+	b.click("#nav-account")
+	b.waitText("#tokens", "bootstrap")
+	b.typeInto("#token-desc", "made in the page")
+	b.click("#token-form button[type=submit]")
+	b.waitText("#new-token", "shown only this once")
+	secret := b.text("#new-token-secret")
+	if tc, err := controller.NewClient(srv.URL, secret, nil); err != nil {
+		t.Fatal(err)
+	} else if _, err := tc.Apps(ctx); err != nil {
+		t.Errorf("the token made in the page does not work: %v", err)
+	}
+	b.waitText("#collabs", "shop")
+	b.screenshot(dir, "account-desktop.png")
+	b.click("#nav-admin")
+	b.waitText(`#users tr[data-user="eve"]`, "eve")
+	b.waitText("#audit-table", "user.password")
+	b.screenshot(dir, "admin-desktop.png")
+
+	// Sign out: the session ends on the server, not just in the page.
 	b.click("#signout")
 	b.waitText("#signin h1", "Sign in")
-	var kept *string
-	b.must(b.exec(&kept, `return sessionStorage.getItem('paas.token');`))
-	if kept != nil {
-		t.Error("the token is still in sessionStorage after signing out")
+	req, _ = http.NewRequest("GET", srv.URL+"/v1/me", nil)
+	req.AddCookie(&http.Cookie{Name: controller.SessionCookie, Value: cookie.Value})
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("GET /v1/me with the signed-out session's cookie = %v %v, want 401", resp.Status, err)
+	}
+	b.open(srv.URL + "/")
+	b.waitText("#signin h1", "Sign in")
+
+	// Another user does not see the app: the API refuses, the page says so.
+	b.typeInto("#username", "eve")
+	b.typeInto("#password", "eve's own password")
+	b.click("#signin button[type=submit]")
+	b.waitText("#nav .who", "eve")
+	b.waitText("#apps", "No apps yet")
+	b.open(srv.URL + "/#/apps/shop")
+	b.waitFor("the page to say eve cannot see shop", func() (bool, string) {
+		got := b.text("#main .msg")
+		return strings.Contains(got, "access to app shop") || strings.Contains(got, "no app called shop"), got
+	})
+	b.must(b.execAsync(&status, `const done = arguments[arguments.length - 1];
+		fetch('/v1/apps/shop', {credentials: 'same-origin'}).then((r) => done(r.status), () => done(-1));`))
+	if status != http.StatusForbidden && status != http.StatusNotFound {
+		t.Errorf("GET another user's app as eve = %d, want 403 or 404", status)
 	}
 
 	for _, l := range b.consoleLog() {

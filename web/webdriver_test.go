@@ -277,14 +277,20 @@ func (b *browser) waitText(css, want string) {
 // not, what it saw instead.
 func (b *browser) waitFor(what string, cond func() (bool, string)) {
 	b.t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
+	b.waitForD(15*time.Second, what, cond)
+}
+
+// waitForD is waitFor with a deadline of d.
+func (b *browser) waitForD(d time.Duration, what string, cond func() (bool, string)) {
+	b.t.Helper()
+	deadline := time.Now().Add(d)
 	for {
 		ok, saw := cond()
 		if ok {
 			return
 		}
 		if time.Now().After(deadline) {
-			b.t.Fatalf("waited 15s for %s: %s", what, saw)
+			b.t.Fatalf("waited %v for %s: %s", d, what, saw)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -321,4 +327,55 @@ func (b *browser) consoleLog() []string {
 		out = append(out, e.Level+": "+e.Message)
 	}
 	return out
+}
+
+// execAsync runs script in the page; the script ends by calling its last
+// argument with the result, which is decoded into out.
+func (b *browser) execAsync(out any, script string, args ...any) error {
+	if args == nil {
+		args = []any{}
+	}
+	return b.call("POST", "/execute/async", map[string]any{"script": script, "args": args}, out)
+}
+
+// url returns the page's current URL.
+func (b *browser) url() string {
+	b.t.Helper()
+	var u string
+	b.must(b.call("GET", "/url", nil, &u))
+	return u
+}
+
+// wdCookie is a cookie as WebDriver reports it, HttpOnly ones included.
+type wdCookie struct {
+	Name     string `json:"name"`
+	Value    string `json:"value"`
+	HTTPOnly bool   `json:"httpOnly"`
+	Secure   bool   `json:"secure"`
+	SameSite string `json:"sameSite"`
+}
+
+// cookie returns the page's cookie of that name.
+func (b *browser) cookie(name string) wdCookie {
+	b.t.Helper()
+	var c wdCookie
+	b.must(b.call("GET", "/cookie/"+name, nil, &c))
+	return c
+}
+
+// artifactDir is where a test saves its screenshots: under
+// $PAAS_TEST_ARTIFACTS/<test name> when that is set (so they outlive the
+// run), else the test's artifact directory (go test -artifacts keeps it).
+func artifactDir(t *testing.T) string {
+	t.Helper()
+	root := os.Getenv("PAAS_TEST_ARTIFACTS")
+	if root == "" {
+		return t.ArtifactDir()
+	}
+	dir := filepath.Join(root, strings.ReplaceAll(t.Name(), "/", "_"))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshots in %s", dir)
+	return dir
 }

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"paas/controller"
@@ -86,6 +87,7 @@ const (
 
 // Controller is the controller component.
 type Controller struct {
+	metrics atomic.Pointer[MetricsSource]
 	opt     Options
 	store   *store.Store
 	handler http.Handler
@@ -181,8 +183,28 @@ func Open(ctx context.Context, opt Options) (*Controller, error) {
 		BootstrapTokenFile:  filepath.Join(opt.DataDir, BootstrapTokenFile),
 		TrustForwardedProto: opt.TrustForwardedProto,
 		BuildLogDir:         filepath.Join(opt.DataDir, BuildLogDir),
+		Metrics:             c.appMetrics,
 	})
 	return c, nil
+}
+
+// MetricsSource gives an app's request metrics for the last hour. The
+// router implements it; paas server hands it over with SetMetrics.
+type MetricsSource interface {
+	AppMetrics(app string) controller.AppMetrics
+}
+
+// SetMetrics makes the API serve m's metrics at /v1/apps/{app}/metrics.
+// Until it is called that call answers 404. It is safe to call while the
+// API serves.
+func (c *Controller) SetMetrics(m MetricsSource) { c.metrics.Store(&m) }
+
+func (c *Controller) appMetrics(app string) (controller.AppMetrics, bool) {
+	m := c.metrics.Load()
+	if m == nil {
+		return controller.AppMetrics{}, false
+	}
+	return (*m).AppMetrics(app), true
 }
 
 // CheckSession tells whether secret, the value of a dashboard session

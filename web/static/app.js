@@ -1,17 +1,17 @@
 // paas dashboard: a small single-page app over the public REST API (/v1).
 //
-// The API token lives in this tab's sessionStorage and goes out as
-// "Authorization: Bearer" on every call; nothing else authenticates.
-// Everything that comes from the API is put into the page as text
-// (textContent, via h() below), never as HTML.
+// It runs on a session: the browser signs in once (POST /v1/sessions, with
+// a user name and password or an API token) and gets an HttpOnly session
+// cookie that script cannot read. Every call that changes something also
+// sends the session's CSRF token in the X-CSRF-Token header; the token is
+// kept in memory only. Everything that comes from the API is put into the
+// page as text (textContent, via h() below), never as HTML.
 'use strict';
 
 (() => {
-  const TOKEN_KEY = 'paas.token';
   const POLL_MS = 3000;
   const LOG_LINES = 200;
   const MAX_LOG_LINES = 2000;
-  const LOG_POLL_MS = 2000;
 
   const main = document.getElementById('main');
   const nav = document.getElementById('nav');
@@ -19,7 +19,8 @@
   // cleanups run when the page changes: timers, log streams.
   let cleanups = [];
   let pageGen = 0; // counts page changes, so a page that is gone starts no timers
-  let me = null; // the signed-in user, from /v1/me
+  let me = null; // the signed-in user
+  let csrf = ''; // the session's CSRF token
 
   // --- DOM helpers --------------------------------------------------------
 
@@ -120,18 +121,31 @@
     return b;
   }
 
+  // pairs of [element, row builder] and small widgets shared by pages.
+  function field(id, label, input) {
+    return h('div', { class: 'field' }, h('label', { for: id }, label), input);
+  }
+
+  function section(id, heading, wide) {
+    const body = h('div', { id: id + '-body' }, h('p', { class: 'muted' }, 'Loading…'));
+    const msg = msgBox();
+    const el = h('section', { class: 'card' + (wide ? ' wide' : ''), id, 'aria-labelledby': id + '-h' },
+      h('h2', { id: id + '-h' }, heading), body, msg);
+    return { el, body, msg };
+  }
+
   // --- API ----------------------------------------------------------------
 
   class APIError extends Error {
     constructor(status, msg) { super(msg); this.status = status; }
   }
 
-  function token() { return sessionStorage.getItem(TOKEN_KEY) || ''; }
-
-  function authHeaders(extra) {
-    const hd = Object.assign({ Accept: 'application/json' }, extra || {});
-    if (token()) hd.Authorization = 'Bearer ' + token();
-    return hd;
+  // plain turns an API error answer into words a person can act on.
+  function plain(status, msg) {
+    if (status === 429) return msg || 'Too many attempts: wait a little and try again.';
+    if (status >= 500 && !msg) return 'The server had a problem (' + status + '). Try again; if it persists, the server log says why.';
+    if (status === 502 || status === 503 || status === 504) return 'The paas server is not answering right now (' + status + '). Try again in a moment.';
+    return msg || ('The server answered ' + status + '.');
   }
 
   async function errorOf(resp) {
@@ -139,14 +153,18 @@
     try { text = await resp.text(); } catch (e) { /* keep the status */ }
     let msg = '';
     try { msg = JSON.parse(text).error || ''; } catch (e) { msg = ''; }
-    if (!msg) msg = text.trim() || (resp.status + ' ' + resp.statusText);
-    return new APIError(resp.status, msg);
+    if (!msg && !/^\s*</.test(text)) msg = text.trim().slice(0, 300);
+    const m = msg ? msg.charAt(0).toUpperCase() + msg.slice(1) : '';
+    return new APIError(resp.status, plain(resp.status, m));
   }
 
-  // api calls the API. A 401 answer means the token no longer works and
-  // leads back to the sign-in page, unless signingIn.
-  async function api(method, path, body, signingIn) {
-    const init = { method, headers: authHeaders(), credentials: 'omit', cache: 'no-store' };
+  // request makes a call with the session cookie (and the CSRF token for
+  // anything but GET). A 401 answer means the session has ended: back to
+  // the sign-in page, unless quiet.
+  async function request(method, path, body, opts) {
+    opts = opts || {};
+    const init = { method, headers: { Accept: 'application/json' }, credentials: 'same-origin', cache: 'no-store', signal: opts.signal };
+    if (method !== 'GET' && method !== 'HEAD') init.headers['X-CSRF-Token'] = csrf;
     if (body !== undefined) {
       init.headers['Content-Type'] = 'application/json';
       init.body = JSON.stringify(body);
@@ -155,13 +173,19 @@
     try {
       resp = await fetch(path, init);
     } catch (e) {
+      if (e.name === 'AbortError') throw e;
       throw new APIError(0, 'Cannot reach the paas server. Check your connection and try again.');
     }
     if (!resp.ok) {
       const err = await errorOf(resp);
-      if (resp.status === 401 && !signingIn) expired(err.message);
+      if (resp.status === 401 && !opts.quiet) toSignIn();
       throw err;
     }
+    return resp;
+  }
+
+  async function api(method, path, body, opts) {
+    const resp = await request(method, path, body, opts);
     const text = await resp.text();
     return text ? JSON.parse(text) : null;
   }
@@ -170,11 +194,10 @@
     return '/v1/apps/' + encodeURIComponent(app) + parts.map((p) => '/' + encodeURIComponent(p)).join('');
   }
 
-  // expired: the token no longer works; back to the sign-in page.
-  function expired(why) {
-    sessionStorage.removeItem(TOKEN_KEY);
-    me = null;
-    renderSignIn('Signed out: ' + why);
+  // toSignIn leaves for the sign-in page, keeping the place to come back to.
+  function toSignIn() {
+    stopPage();
+    location.replace('/signin' + location.hash);
   }
 
   // --- pages --------------------------------------------------------------
@@ -211,56 +234,89 @@
 
   function renderNav() {
     if (!me) { replace(nav); return; }
+    const here = location.hash || '#/';
+    const link = (href, text, id) => h('a', { href, id, 'aria-current': (href === '#/' ? here === '#/' || here.startsWith('#/apps') : here.startsWith(href)) ? 'page' : null }, text);
     replace(nav,
-      h('a', { href: '#/' }, 'Apps'),
-      h('span', { class: 'who' }, 'Signed in as ', h('strong', {}, me.name), me.admin ? ' (admin)' : ''),
+      link('#/', 'Apps', 'nav-apps'),
+      link('#/account', 'Account', 'nav-account'),
+      me.admin ? link('#/admin', 'Admin', 'nav-admin') : '',
+      h('span', { class: 'who' }, h('strong', {}, me.name), me.admin ? ' (admin)' : ''),
       h('button', { type: 'button', id: 'signout', onclick: signOut }, 'Sign out'));
   }
 
-  function signOut() {
-    sessionStorage.removeItem(TOKEN_KEY);
+  async function signOut() {
+    try {
+      await api('DELETE', '/v1/sessions/current', undefined, { quiet: true });
+    } catch (e) {
+      if (e.status !== 401) { alertTop('Could not sign out: ' + e.message); return; }
+    }
     me = null;
-    location.hash = '#/';
-    route();
+    csrf = '';
+    stopPage();
+    location.replace('/signin');
   }
+
+  function alertTop(text) {
+    const m = msgBox();
+    main.prepend(m);
+    message(m, text);
+  }
+
+  // --- sign in ------------------------------------------------------------
 
   function renderSignIn(why) {
     stopPage();
     renderNav();
     const err = msgBox();
-    const input = h('input', {
-      id: 'token', name: 'token', type: 'password', autocomplete: 'off', spellcheck: 'false',
-      required: true, 'aria-describedby': 'token-help',
-    });
-    const form = h('form', { class: 'card signin', id: 'signin' },
-      h('h1', {}, 'Sign in'),
-      h('label', { for: 'token' }, 'API token'),
-      input,
+    let useToken = false;
+    const user = h('input', { id: 'username', name: 'username', autocomplete: 'username', spellcheck: 'false', autocapitalize: 'none', required: true });
+    const pass = h('input', { id: 'password', name: 'password', type: 'password', autocomplete: 'current-password', required: true });
+    const tok = h('input', { id: 'token', name: 'token', type: 'password', autocomplete: 'off', spellcheck: 'false', 'aria-describedby': 'token-help' });
+    const pwFields = h('div', { id: 'password-fields' }, field('username', 'User name', user), field('password', 'Password', pass));
+    const tokFields = h('div', { id: 'token-fields', hidden: true }, field('token', 'API token', tok),
       h('p', { id: 'token-help', class: 'muted small' },
-        'Create a token with ', h('code', {}, 'paas tokens:create'),
-        ' (or use the admin token the server wrote on first start). It is kept in this tab only and is forgotten when you close it. ',
-        'Signing in with a user name and password is not available yet.'),
-      h('button', { type: 'submit', class: 'primary' }, 'Sign in'),
+        'Make one with ', h('code', {}, 'paas tokens:create'), ', or use the admin token the server printed on its first start. ',
+        'It is sent once to start a session and is not kept in the browser.'));
+    const toggle = h('button', { type: 'button', class: 'link', id: 'signin-mode', 'aria-controls': 'password-fields token-fields' }, 'Use an API token instead');
+    toggle.addEventListener('click', () => {
+      useToken = !useToken;
+      pwFields.hidden = useToken;
+      tokFields.hidden = !useToken;
+      user.required = pass.required = !useToken;
+      tok.required = useToken;
+      toggle.textContent = useToken ? 'Use a user name and password instead' : 'Use an API token instead';
+      message(err, '');
+      (useToken ? tok : user).focus();
+    });
+    const submit = h('button', { type: 'submit', class: 'primary' }, 'Sign in');
+    const form = h('form', { class: 'card signin', id: 'signin' },
+      h('h1', {}, 'Sign in to paas'),
+      pwFields, tokFields,
+      h('div', { class: 'signin-actions' }, submit, toggle),
       err);
     form.addEventListener('submit', async (ev) => {
       ev.preventDefault();
-      const tok = input.value.trim();
-      if (!tok) { message(err, 'Enter an API token.'); return; }
-      sessionStorage.setItem(TOKEN_KEY, tok);
-      try {
-        me = await api('GET', '/v1/me', undefined, true);
-      } catch (e) {
-        sessionStorage.removeItem(TOKEN_KEY);
-        message(err, e.status === 401 ? 'This token is not accepted: ' + e.message : e.message);
-        input.focus();
+      const body = useToken ? { token: tok.value.trim() } : { username: user.value.trim(), password: pass.value };
+      if (useToken ? !body.token : !body.username || !body.password) {
+        message(err, useToken ? 'Enter an API token.' : 'Enter your user name and password.');
         return;
       }
-      if (!location.hash.startsWith('#/apps/')) location.hash = '#/';
-      route();
+      submit.disabled = true;
+      try {
+        await api('POST', '/v1/sessions', body, { quiet: true });
+      } catch (e) {
+        message(err, e.status === 401 ? (useToken ? 'This API token is not accepted: it is unknown or revoked.' : 'Wrong user name or password.') : e.message);
+        pass.value = '';
+        (useToken ? tok : pass.value === '' && user.value ? pass : user).focus();
+        return;
+      } finally {
+        submit.disabled = false;
+      }
+      location.replace('/' + (location.hash || '#/'));
     });
     replace(main, form);
     if (why) message(err, why);
-    input.focus();
+    user.focus();
   }
 
   // appStatus sums up an app from its info and instances.
@@ -379,11 +435,15 @@
       h('div', { class: 'grid' },
         section('formation', 'Formation'),
         section('instances', 'Instances'),
+        section('activity', 'Deploy activity', true),
+        section('metrics', 'Requests, last hour', true),
         section('releases', 'Releases', true),
         section('config', 'Config vars', true),
+        section('logs', 'Logs', true),
+        section('builds', 'Builds', true),
+        section('health', 'Health checks', true),
         section('domains', 'Domains'),
-        section('danger', 'Destroy'),
-        section('logs', 'Logs', true)));
+        section('danger', 'Destroy')));
     main.focus();
 
     let info = null;
@@ -449,7 +509,7 @@
         });
         return h('tr', {},
           h('th', { scope: 'row' }, p.type),
-          h('td', { class: 'mono small hide-phone' }, p.command || ''),
+          h('td', { class: 'mono small hide-phone' }, h('div', { class: 'cmd', title: p.command || '' }, p.command || '')),
           h('td', {}, form),
           h('td', { class: 'small muted hide-phone' }, limits(p)));
       });
@@ -487,11 +547,17 @@
     function drawReleases(rels, current) {
       const s = sections.releases;
       const rows = rels.map((r) => {
-        let kind = '';
-        if (r.status === 'succeeded') kind = 'ok';
+        // The live release is the newest that rolled out; a newer one (the
+        // current, desired release) may still be deploying; an older one
+        // that never finished was superseded.
+        const live = (rels.find((x) => x.status === 'succeeded') || {}).version || 0;
+        let text = r.status, kind = '';
+        if (r.version === live) { text = 'live'; kind = 'ok'; }
         else if (r.status === 'failed') kind = 'bad';
-        else kind = 'warn';
-        const st = badge(r.version === current ? 'current' : r.status, r.version === current ? 'ok' : kind);
+        else if (r.status === 'succeeded') { text = 'was live'; kind = ''; }
+        else if (r.version === current) kind = 'warn';
+        else text = 'superseded';
+        const st = badge(text, kind);
         if (r.reason) st.title = r.reason;
         const canRollback = r.version !== current && r.status !== 'failed';
         return h('tr', { 'data-version': r.version },
@@ -500,7 +566,11 @@
           h('td', { class: 'value' }, r.description, r.reason ? h('div', { class: 'small muted' }, r.reason) : ''),
           h('td', { class: 'hide-phone' }, r.created_by),
           h('td', { class: 'hide-phone' }, timeEl(r.created_at)),
-          h('td', { class: 'actions' }, canRollback ? confirmButton('Roll back', 'Confirm: back to v' + r.version, async () => {
+          h('td', { class: 'actions' }, h('button', {
+            type: 'button', id: 'diff-v' + r.version, 'aria-expanded': String(openDiffs.has(r.version)),
+            'aria-controls': 'diffrow-v' + r.version, 'aria-label': 'Config changes in v' + r.version,
+            onclick: () => toggleDiff(r.version),
+          }, 'Changes'), ' ', canRollback ? confirmButton('Roll back', 'Confirm: back to v' + r.version, async () => {
             try {
               const nr = await api('POST', appPath(name, 'rollback'), { version: r.version });
               message(s.msg, 'Rolled back to v' + r.version + ' (its image and config): release v' + nr.version + ' is rolling out.', 'info');
@@ -509,9 +579,67 @@
             } catch (e) { message(s.msg, e.message); }
           }, { id: 'rollback-v' + r.version, 'aria-label': 'Roll back to v' + r.version }) : ''));
       });
+      const withDiffs = [];
+      for (const row of rows.slice(0, 30)) {
+        withDiffs.push(row);
+        const v = Number(row.dataset.version);
+        if (openDiffs.has(v)) withDiffs.push(h('tr', { class: 'diffrow', id: 'diffrow-v' + v }, h('td', { colspan: '6' }, openDiffs.get(v))));
+      }
       replace(s.body, table(['Version', 'Status', 'Description', h('th', { scope: 'col', class: 'hide-phone' }, 'By'),
-        h('th', { scope: 'col', class: 'hide-phone' }, 'When'), h('th', { scope: 'col' }, h('span', { class: 'muted' }, ''))],
-      rows.slice(0, 30), 'No releases yet: git push to deploy.'));
+        h('th', { scope: 'col', class: 'hide-phone' }, 'When'), h('th', { scope: 'col' }, h('span', { class: 'visually-hidden' }, 'Actions'))],
+      withDiffs, 'No releases yet: git push to deploy.'));
+      lastRels = rels;
+    }
+
+    // Config diffs between a release and the one before it; values stay
+    // hidden until revealed.
+    const openDiffs = new Map(); // version → element
+    let lastRels = [];
+    async function toggleDiff(v) {
+      if (openDiffs.has(v)) {
+        openDiffs.delete(v);
+      } else {
+        const box = h('div', { class: 'diff' }, h('p', { class: 'muted small' }, 'Loading…'));
+        openDiffs.set(v, box);
+        loadDiff(v, box);
+      }
+      const current = info && info.current_release ? info.current_release.version : 0;
+      drawReleases(lastRels, current);
+      const b = document.getElementById('diff-v' + v);
+      if (b) b.focus();
+    }
+    async function loadDiff(v, box) {
+      let cur, prev = null;
+      try {
+        cur = await api('GET', appPath(name, 'releases', 'v' + v));
+        if (v > 1) prev = await api('GET', appPath(name, 'releases', 'v' + (v - 1))).catch((e) => { if (e.status === 404) return null; throw e; });
+      } catch (e) { replace(box, h('p', { class: 'msg error' }, e.message)); return; }
+      const a = (prev && prev.config) || {};
+      const b = cur.config || {};
+      const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])].sort();
+      const changes = [];
+      for (const k of keys) {
+        if (!(k in a)) changes.push(['added', k, undefined, b[k]]);
+        else if (!(k in b)) changes.push(['removed', k, a[k], undefined]);
+        else if (a[k] !== b[k]) changes.push(['changed', k, a[k], b[k]]);
+      }
+      let shown = false;
+      const hidden = () => h('span', { class: 'muted', 'aria-label': 'hidden value' }, '••••••');
+      const list = h('div');
+      const draw = () => replace(list, changes.length ? h('ul', { class: 'changes' }, changes.map(([kind, k, old, nu]) => h('li', { class: kind },
+        badge(kind, kind === 'added' ? 'ok' : kind === 'removed' ? 'bad' : 'warn'), ' ', h('code', {}, k),
+        kind !== 'added' ? [' ', h('span', { class: 'small muted' }, 'was '), h('code', { class: 'value' }, shown ? old : hidden())] : '',
+        kind !== 'removed' ? [' ', h('span', { class: 'small muted' }, kind === 'added' ? '= ' : 'now '), h('code', { class: 'value' }, shown ? nu : hidden())] : '')))
+        : h('p', { class: 'small muted' }, prev || v === 1 ? 'No config changes from v' + (v - 1) + '.' : 'No config changes.'));
+      const reveal = h('button', { type: 'button', class: 'link', 'aria-pressed': 'false' }, 'Reveal values');
+      reveal.addEventListener('click', () => {
+        shown = !shown;
+        reveal.setAttribute('aria-pressed', String(shown));
+        reveal.textContent = shown ? 'Hide values' : 'Reveal values';
+        draw();
+      });
+      draw();
+      replace(box, h('p', { class: 'small' }, 'Config in v' + v + (v > 1 ? ' against v' + (v - 1) : '') + ' · image ', h('code', {}, cur.image), ' ', changes.length ? reveal : ''), list);
     }
 
     // Config vars: values hidden until revealed.
@@ -629,98 +757,475 @@
       replace(s.body, form);
     }
 
-    // Logs: the last lines, and a live view that asks for them again every
-    // LOG_POLL_MS and appends what is new. (Reading the streamed answer of
-    // ?follow=1 would be nicer; the API does not flush that stream yet.)
+    // Deploy activity: the platform's events for the app (builds,
+    // instances starting and passing health checks, releases going live),
+    // newest first, and the output of a build in progress.
+    let runningBuild = 0;
+    async function loadActivity() {
+      const s = sections.activity;
+      let evs;
+      try { evs = await api('GET', appPath(name, 'events')); } catch (e) { message(s.msg, e.message); return; }
+      message(s.msg, '');
+      const recent = evs.slice(-12).reverse();
+      const cur = info && info.current_release;
+      const deploying = cur && (cur.status === 'pending' || cur.status === 'deploying');
+      update(s.body, [recent, deploying && cur.version, runningBuild], () => replace(s.body,
+        deploying ? h('p', { class: 'deploying', id: 'deploying', role: 'status' }, badge('deploying', 'warn'), ' v' + cur.version + ' is rolling out: new instances start, pass their health check, then take traffic from the old ones.') : '',
+        runningBuild ? h('p', { class: 'deploying' }, badge('building', 'warn'), ' build ' + runningBuild + ' is running: its output is under Builds.') : '',
+        recent.length ? h('ol', { class: 'events', id: 'events' }, recent.map((e) => h('li', {}, h('span', { class: 'muted small' }, timeEl(e.time)), ' ', e.message)))
+          : h('p', { class: 'muted' }, 'Nothing has happened lately.')));
+    }
+
+    // Request metrics from the router: small charts of the last hour.
+    async function loadMetrics() {
+      const s = sections.metrics;
+      let m;
+      try { m = await api('GET', appPath(name, 'metrics')); } catch (e) {
+        replace(s.body, h('p', { class: 'muted' }, e.message));
+        return;
+      }
+      const mins = m.minutes || [];
+      const total = mins.reduce((n, x) => n + x.requests, 0);
+      update(s.body, mins, () => {
+        const last = [...mins].reverse().find((x) => x.requests > 0);
+        const classes = ['2xx', '3xx', '4xx', '5xx'];
+        const sum = (c) => mins.reduce((n, x) => n + ((x.status || {})[c] || 0), 0);
+        replace(s.body,
+          h('div', { class: 'charts' },
+            chart('Requests per second', mins.map((x) => [x.requests / 60]), ['c-req'], (v) => v.toFixed(v < 10 ? 2 : 0) + '/s', 'chart-rps'),
+            chart('Status classes (per minute)', mins.map((x) => classes.map((c) => (x.status || {})[c] || 0)), ['c-2xx', 'c-3xx', 'c-4xx', 'c-5xx'], (v) => String(Math.round(v)), 'chart-status', true),
+            chart('p95 latency', mins.map((x) => [x.p95_ms]), ['c-p95'], (v) => v < 1000 ? v.toFixed(v < 10 ? 1 : 0) + ' ms' : (v / 1000).toFixed(1) + ' s', 'chart-p95')),
+          h('p', { class: 'small muted', id: 'metrics-summary' },
+            total ? total + ' requests in the last hour: ' + classes.map((c) => sum(c) + ' ' + c).join(', ') +
+              (last ? '; p95 ' + last.p95_ms.toFixed(1) + ' ms in the last busy minute.' : '') : 'No requests in the last hour.'));
+      });
+    }
+
+    // Builds: history, and the full output of one.
+    let openBuild = 0;
+    const buildLog = h('pre', { class: 'logs buildlog', id: 'build-log', tabindex: '0', 'aria-label': 'Build output', hidden: true });
+    async function loadBuilds() {
+      const s = sections.builds;
+      let bs;
+      try { bs = await api('GET', appPath(name, 'builds')); } catch (e) { message(s.msg, e.message); return; }
+      runningBuild = (bs.find((b) => b.status === 'running') || {}).id || 0;
+      update(s.body, [bs.map((b) => [b.id, b.status]), openBuild], () => {
+        const rows = bs.slice(0, 20).map((b) => h('tr', { 'data-build': b.id },
+          h('th', { scope: 'row' }, String(b.id)),
+          h('td', { class: 'mono' }, (b.rev || '').slice(0, 7)),
+          h('td', {}, badge(b.status, b.status === 'succeeded' ? 'ok' : b.status === 'failed' ? 'bad' : 'warn')),
+          h('td', { class: 'hide-phone' }, b.created_by),
+          h('td', {}, timeEl(b.created_at)),
+          h('td', { class: 'hide-phone num' }, b.finished_at ? Math.round((new Date(b.finished_at) - new Date(b.created_at)) / 1000) + ' s' : '—'),
+          h('td', { class: 'actions' }, h('button', {
+            type: 'button', id: 'build-log-' + b.id, 'aria-expanded': String(openBuild === b.id), 'aria-controls': 'build-log',
+            onclick: () => { openBuild = openBuild === b.id ? 0 : b.id; loadBuilds(); loadBuildLog(); },
+          }, openBuild === b.id ? 'Hide output' : 'Output'))));
+        replace(s.body, table(['Build', 'Commit', 'Status', h('th', { scope: 'col', class: 'hide-phone' }, 'By'), 'Started',
+          h('th', { scope: 'col', class: 'hide-phone num' }, 'Took'), h('th', { scope: 'col' }, h('span', { class: 'visually-hidden' }, 'Actions'))],
+        rows, 'No builds yet: git push to build and deploy.'), buildLog);
+      }, true);
+      if (openBuild && bs.some((b) => b.id === openBuild && b.status === 'running')) loadBuildLog();
+    }
+    async function loadBuildLog() {
+      buildLog.hidden = !openBuild;
+      if (!openBuild) return;
+      try {
+        const resp = await request('GET', appPath(name, 'builds', String(openBuild), 'log'));
+        const text = await resp.text();
+        const atBottom = buildLog.scrollHeight - buildLog.scrollTop - buildLog.clientHeight < 24;
+        buildLog.textContent = text || '(no output yet)';
+        if (atBottom) buildLog.scrollTop = buildLog.scrollHeight;
+      } catch (e) { buildLog.textContent = e.message; }
+    }
+
+    // Health checks per process type.
+    async function loadHealth() {
+      const s = sections.health;
+      let hcs;
+      try { hcs = await api('GET', appPath(name, 'healthchecks')); } catch (e) { message(s.msg, e.message); return; }
+      const types = (info.formation || []).map((p) => p.type);
+      const byType = new Map(hcs.map((c) => [c.type, c]));
+      const rows = [...new Set([...types, ...byType.keys()])].sort().map((t) => {
+        const c = byType.get(t);
+        return h('tr', { 'data-type': t },
+          h('th', { scope: 'row' }, t),
+          h('td', {}, c ? (c.path ? h('code', {}, c.path) : 'TCP connect') : h('span', { class: 'muted' }, t === 'web' ? 'default: TCP connect' : 'default: running')),
+          h('td', { class: 'small' }, c ? (c.timeout || 5) + ' s × ' + (c.attempts || 'as many as fit') : ''),
+          h('td', { class: 'actions' }, c ? confirmButton('Remove', 'Confirm remove', async () => {
+            try {
+              await api('DELETE', appPath(name, 'healthchecks', t));
+              message(s.msg, 'Removed the health check of ' + t + ': the default applies.', 'info');
+              await loadHealth();
+            } catch (e) { message(s.msg, e.message); }
+          }, { 'aria-label': 'Remove the health check of ' + t }) : ''));
+      });
+      const type = h('select', { id: 'hc-type' }, types.map((t) => h('option', { value: t }, t)));
+      const path = h('input', { id: 'hc-path', placeholder: '/health', autocomplete: 'off', spellcheck: 'false' });
+      const timeout = h('input', { id: 'hc-timeout', type: 'number', min: 1, max: 60, value: 5 });
+      const attempts = h('input', { id: 'hc-attempts', type: 'number', min: 0, max: 100, value: 0, 'aria-describedby': 'hc-help' });
+      // The form starts from the chosen type's settings.
+      const fill = () => {
+        const c = byType.get(type.value) || {};
+        path.value = c.path || '';
+        timeout.value = c.timeout || 5;
+        attempts.value = c.attempts || 0;
+      };
+      type.addEventListener('change', fill);
+      fill();
+      const form = h('form', { class: 'row', id: 'hc-form' },
+        field('hc-type', 'Process', type), field('hc-path', 'HTTP path (empty: TCP connect)', path),
+        field('hc-timeout', 'Timeout (s)', timeout), field('hc-attempts', 'Attempts', attempts),
+        h('button', { type: 'submit' }, 'Save'));
+      form.addEventListener('submit', async (ev) => {
+        ev.preventDefault();
+        try {
+          await api('PUT', appPath(name, 'healthchecks', type.value), { path: path.value.trim(), timeout: Number(timeout.value), attempts: Number(attempts.value) });
+          message(s.msg, 'Saved the health check of ' + type.value + '; it applies to new instances.', 'info');
+          await loadHealth();
+        } catch (e) { message(s.msg, e.message); }
+      });
+      update(s.body, [hcs, types], () => replace(s.body,
+        table(['Process', 'Check', 'Timeout × attempts', h('th', { scope: 'col' }, h('span', { class: 'visually-hidden' }, 'Actions'))], rows, 'No process types yet.'),
+        types.length ? [form, h('p', { id: 'hc-help', class: 'small muted' }, 'Attempts 0: as many as fit in the server\'s health timeout.')] : ''));
+    }
+
+    // Logs: the last lines, then new ones as they come, read from the
+    // streamed answer of /logs?follow=1 (fetch and a ReadableStream).
     function renderLogs() {
       const s = sections.logs;
-      const pre = h('pre', { class: 'logs', id: 'log-lines', tabindex: '0', 'aria-label': 'Log lines' });
+      const pre = h('pre', { class: 'logs', id: 'log-lines', tabindex: '0', 'aria-label': 'Log lines', 'aria-live': 'off' });
       const ps = h('select', { id: 'logs-ps', 'aria-label': 'Process' }, h('option', { value: '' }, 'all processes'),
         (info ? info.formation || [] : []).map((p) => h('option', { value: p.type }, p.type)));
-      const refresh = h('button', { type: 'button', id: 'logs-refresh' }, 'Refresh');
-      const live = h('button', { type: 'button', id: 'logs-live', 'aria-pressed': 'false' }, 'Follow live');
+      const live = h('button', { type: 'button', id: 'logs-live', 'aria-pressed': 'true' }, 'Pause');
+      const clear = h('button', { type: 'button', id: 'logs-clear' }, 'Clear');
       const state = h('span', { class: 'small muted', id: 'logs-state', role: 'status' });
-      let shown = []; // the lines in pre, oldest first
-      let timer = null;
-      let busy = false;
+      let lines = 0;
+      let ctl = null; // the AbortController of the stream
 
-      function following() { return timer !== null; }
-      function stop() {
-        clearInterval(timer);
-        timer = null;
-        live.setAttribute('aria-pressed', 'false');
-        live.textContent = 'Follow live';
-      }
-      // show puts the latest lines in pre, appending to what is there when
-      // the two overlap, so that scrolling back is not disturbed.
-      function show(lines) {
+      function append(text) {
         const atBottom = pre.scrollHeight - pre.scrollTop - pre.clientHeight < 24;
-        let from = -1;
-        if (shown.length) {
-          const last = shown[shown.length - 1];
-          for (let i = lines.length - 1; i >= 0; i--) {
-            if (lines[i] === last) { from = i + 1; break; }
-          }
-        }
-        if (from < 0) {
-          pre.replaceChildren();
-          shown = [];
-          from = 0;
-        }
-        for (const l of lines.slice(from)) {
-          pre.append(l + '\n');
-          shown.push(l);
-        }
-        while (shown.length > MAX_LOG_LINES) { shown.shift(); pre.firstChild.remove(); }
-        if (!shown.length) pre.replaceChildren(h('span', { class: 'muted' }, 'No log lines yet.'));
-        if (atBottom || from === 0) pre.scrollTop = pre.scrollHeight;
+        if (!lines) pre.replaceChildren();
+        pre.append(text + '\n');
+        lines++;
+        while (lines > MAX_LOG_LINES) { pre.firstChild.remove(); lines--; }
+        if (atBottom) pre.scrollTop = pre.scrollHeight;
       }
-      async function load(reset) {
-        if (busy) return;
-        busy = true;
-        if (reset) shown = [];
-        const q = new URLSearchParams({ lines: String(LOG_LINES) });
-        if (ps.value) q.set('ps', ps.value);
-        try {
-          const resp = await fetch(appPath(name, 'logs') + '?' + q, { headers: authHeaders(), credentials: 'omit', cache: 'no-store' });
-          if (!resp.ok) {
-            const e = await errorOf(resp);
-            if (resp.status === 401) expired(e.message);
-            throw e;
-          }
-          const text = await resp.text();
-          show(text.split('\n').filter((l) => l !== ''));
-          message(s.msg, '');
-          state.textContent = following() ? 'following: updated ' + new Date().toLocaleTimeString() : '';
-        } catch (e) {
-          message(s.msg, e instanceof APIError ? e.message : 'Cannot load the logs: ' + e.message);
-        } finally {
-          busy = false;
-        }
+      function stop() {
+        if (ctl) ctl.abort();
+        ctl = null;
       }
-      refresh.addEventListener('click', () => load(true));
-      live.addEventListener('click', () => {
-        if (following()) { stop(); state.textContent = ''; return; }
-        timer = setInterval(() => load(false), LOG_POLL_MS);
+      async function follow() {
+        stop();
+        const mine = new AbortController();
+        ctl = mine;
+        lines = 0;
+        pre.replaceChildren(h('span', { class: 'muted' }, 'Waiting for log lines…'));
         live.setAttribute('aria-pressed', 'true');
-        live.textContent = 'Stop following';
-        state.textContent = 'following…';
-        load(false);
+        live.textContent = 'Pause';
+        const q = new URLSearchParams({ lines: String(LOG_LINES), follow: '1' });
+        if (ps.value) q.set('ps', ps.value);
+        let backoff = 1000;
+        while (ctl === mine) {
+          try {
+            const resp = await request('GET', appPath(name, 'logs') + '?' + q, undefined, { signal: mine.signal });
+            message(s.msg, '');
+            state.textContent = 'following live';
+            backoff = 1000;
+            const reader = resp.body.pipeThrough(new TextDecoderStream()).getReader();
+            let rest = '';
+            for (;;) {
+              const { value, done } = await reader.read();
+              if (done) break;
+              const parts = (rest + value).split('\n');
+              rest = parts.pop();
+              for (const l of parts) if (l !== '') append(l);
+            }
+            if (rest) append(rest);
+            q.set('lines', '1'); // a reconnect need not repeat much
+          } catch (e) {
+            if (e.name === 'AbortError' || ctl !== mine) return;
+            message(s.msg, e instanceof APIError ? e.message : 'The log stream broke off; reconnecting…');
+            if (e.status === 401 || e.status === 403 || e.status === 404) { stop(); state.textContent = ''; return; }
+          }
+          if (ctl !== mine) return;
+          state.textContent = 'reconnecting…';
+          await new Promise((r) => setTimeout(r, backoff));
+          backoff = Math.min(backoff * 2, 15000);
+        }
+      }
+      live.addEventListener('click', () => {
+        if (ctl) {
+          stop();
+          live.setAttribute('aria-pressed', 'false');
+          live.textContent = 'Resume';
+          state.textContent = 'paused';
+        } else {
+          follow();
+        }
       });
-      ps.addEventListener('change', () => load(true));
+      clear.addEventListener('click', () => { lines = 0; pre.replaceChildren(); });
+      ps.addEventListener('change', follow);
       cleanups.push(stop);
-      replace(s.body, h('div', { class: 'logbar' }, ps, refresh, live, state), pre);
-      load(true);
+      replace(s.body, h('div', { class: 'logbar' }, ps, live, clear, state), pre);
+      follow();
     }
 
     if (!await loadInfo()) return;
     renderDanger();
     renderLogs();
-    await Promise.all([loadReleases(), loadConfig(), loadDomains()]);
+    await Promise.all([loadReleases(), loadConfig(), loadDomains(), loadActivity(), loadMetrics(), loadBuilds(), loadHealth()]);
     every(gen, POLL_MS, async () => {
-      if (await loadInfo()) await loadReleases();
+      if (await loadInfo()) await Promise.all([loadReleases(), loadActivity(), loadBuilds()]);
       refreshTimes();
     });
+    every(gen, 30000, loadMetrics);
+  }
+
+  // chart draws a small SVG chart of series per minute: rows are minutes,
+  // each row one value per series (stacked bars when stacked), classes
+  // name each series' colour in the style sheet. fmt formats a value.
+  function chart(title, rows, classes, fmt, id, stacked) {
+    const NS = 'http://www.w3.org/2000/svg';
+    const W = 300, H = 80;
+    const svg = (tag, attrs) => {
+      const el = document.createElementNS(NS, tag);
+      for (const [k, v] of Object.entries(attrs || {})) el.setAttribute(k, String(v));
+      return el;
+    };
+    const totals = rows.map((r) => stacked ? r.reduce((a, b) => a + b, 0) : Math.max(...r));
+    const max = Math.max(...totals, 0);
+    const root = svg('svg', { viewBox: '0 0 ' + W + ' ' + H, class: 'chart', role: 'img', preserveAspectRatio: 'none' });
+    const label = title + ': ' + (max ? 'peak ' + fmt(max) + ', now ' + fmt(totals[totals.length - 1] || 0) : 'no requests') + ' (last 60 minutes)';
+    root.setAttribute('aria-label', label);
+    root.append(svg('line', { x1: 0, y1: H - 0.5, x2: W, y2: H - 0.5, class: 'axis' }));
+    const bw = W / Math.max(rows.length, 1);
+    if (max > 0) {
+      rows.forEach((r, i) => {
+        let y = H;
+        r.forEach((v, j) => {
+          if (!v) return;
+          const hgt = Math.max(1, (v / max) * (H - 4));
+          y -= hgt;
+          root.append(svg('rect', { x: (i * bw + 0.5).toFixed(1), y: y.toFixed(1), width: Math.max(bw - 1, 1).toFixed(1), height: hgt.toFixed(1), class: classes[j] }));
+          if (!stacked) y = H;
+        });
+      });
+    }
+    const legend = classes.length > 1 ? h('span', { class: 'legend small' }, classes.map((c) => h('span', { class: 'key ' + c }, c.slice(2)))) : '';
+    return h('figure', { class: 'chart-box', id },
+      h('figcaption', { class: 'small' }, h('strong', {}, title), ' ', h('span', { class: 'muted' }, max ? 'peak ' + fmt(max) : 'none yet')),
+      root,
+      h('div', { class: 'axis-labels small muted' }, h('span', {}, '60 min ago'), legend, h('span', {}, 'now')));
+  }
+
+  // --- account --------------------------------------------------------------
+
+  async function renderAccount() {
+    const keys = section('keys', 'SSH keys', true);
+    const tokens = section('tokens', 'API tokens', true);
+    const collabs = section('collabs', 'Collaborators on your apps', true);
+    replace(main, h('h1', {}, 'Your account'), h('p', { class: 'muted' }, 'Signed in as ', h('strong', {}, me.name), me.admin ? ' (admin)' : '', '.'),
+      keys.el, tokens.el, collabs.el);
+    main.focus();
+
+    // SSH keys.
+    const keyText = h('textarea', { id: 'key-text', rows: 3, spellcheck: 'false', placeholder: 'ssh-ed25519 AAAA… you@laptop', required: true });
+    const keyForm = h('form', { class: 'row', id: 'key-form' }, field('key-text', 'Add a public key (the contents of ~/.ssh/id_ed25519.pub)', keyText),
+      h('button', { type: 'submit' }, 'Add key'));
+    keyForm.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      try {
+        const k = await api('POST', '/v1/keys', { public_key: keyText.value.trim() });
+        keyText.value = '';
+        message(keys.msg, 'Added key ' + k.fingerprint + '.', 'info');
+        await loadKeys();
+      } catch (e) { message(keys.msg, e.message); }
+    });
+    async function loadKeys() {
+      let ks;
+      try { ks = await api('GET', '/v1/keys'); } catch (e) { message(keys.msg, e.message); return; }
+      replace(keys.body, table(['Fingerprint', 'Type', h('th', { scope: 'col', class: 'hide-phone' }, 'Comment'), 'Added', h('th', { scope: 'col' }, h('span', { class: 'visually-hidden' }, 'Actions'))],
+        ks.map((k) => h('tr', { 'data-key-id': k.id },
+          h('td', { class: 'mono value' }, k.fingerprint), h('td', {}, k.type), h('td', { class: 'hide-phone value' }, k.comment), h('td', {}, timeEl(k.created_at)),
+          h('td', { class: 'actions' }, confirmButton('Remove', 'Confirm remove', async () => {
+            try {
+              await api('DELETE', '/v1/keys/' + k.id);
+              message(keys.msg, 'Removed key ' + k.fingerprint + '.', 'info');
+              await loadKeys();
+            } catch (e) { message(keys.msg, e.message); }
+          }, { 'aria-label': 'Remove key ' + k.fingerprint })))),
+        'No SSH keys: add one to git push.'), keyForm);
+    }
+
+    // API tokens.
+    const desc = h('input', { id: 'token-desc', autocomplete: 'off', placeholder: 'e.g. CI on the build box', maxlength: 256 });
+    const tokForm = h('form', { class: 'row', id: 'token-form' }, field('token-desc', 'Description', desc), h('button', { type: 'submit' }, 'Create token'));
+    const fresh = h('div', { id: 'new-token' });
+    tokForm.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      try {
+        const t = await api('POST', '/v1/tokens', { description: desc.value.trim() });
+        desc.value = '';
+        const code = h('code', { id: 'new-token-secret', tabindex: '0' }, t.secret);
+        const copy = h('button', { type: 'button' }, 'Copy');
+        copy.addEventListener('click', async () => {
+          try { await navigator.clipboard.writeText(t.secret); copy.textContent = 'Copied'; } catch (e) {
+            window.getSelection().selectAllChildren(code);
+            copy.textContent = 'Selected: press Ctrl+C';
+          }
+        });
+        replace(fresh, h('div', { class: 'once', role: 'status' }, h('p', {}, h('strong', {}, 'Your new token, shown only this once. '), 'Copy it now: it cannot be shown again.'),
+          h('div', { class: 'remote' }, code, copy)));
+        message(tokens.msg, '');
+        await loadTokens();
+      } catch (e) { message(tokens.msg, e.message); }
+    });
+    async function loadTokens() {
+      let ts;
+      try { ts = await api('GET', '/v1/tokens'); } catch (e) { message(tokens.msg, e.message); return; }
+      replace(tokens.body, fresh, table(['Token', 'Description', 'Created', h('th', { scope: 'col', class: 'hide-phone' }, 'Last used'), h('th', { scope: 'col' }, h('span', { class: 'visually-hidden' }, 'Actions'))],
+        ts.map((t) => h('tr', { 'data-token-id': t.id },
+          h('td', { class: 'mono' }, t.prefix + '…'), h('td', { class: 'value' }, t.description), h('td', {}, timeEl(t.created_at)),
+          h('td', { class: 'hide-phone' }, t.last_used_at ? timeEl(t.last_used_at) : 'never'),
+          h('td', { class: 'actions' }, confirmButton('Revoke', 'Confirm revoke', async () => {
+            try {
+              await api('DELETE', '/v1/tokens/' + t.id);
+              message(tokens.msg, 'Revoked token ' + t.prefix + '…: it no longer works.', 'info');
+              await loadTokens();
+            } catch (e) { message(tokens.msg, e.message); }
+          }, { 'aria-label': 'Revoke token ' + t.prefix, id: 'revoke-token-' + t.id })))),
+        'No API tokens.'), tokForm);
+    }
+
+    // Collaborators on each app the user owns.
+    async function loadCollabs() {
+      let apps;
+      try { apps = await api('GET', '/v1/apps'); } catch (e) { message(collabs.msg, e.message); return; }
+      const mine = apps.filter((a) => a.owner === me.name);
+      if (!mine.length) { replace(collabs.body, h('p', { class: 'muted' }, 'You own no apps.')); return; }
+      const blocks = await Promise.all(mine.map(async (a) => {
+        const msg = msgBox();
+        let cs = [];
+        try { cs = await api('GET', appPath(a.name, 'collaborators')); } catch (e) { message(msg, e.message); }
+        const input = h('input', { id: 'collab-' + a.name, autocomplete: 'off', spellcheck: 'false', placeholder: 'user name', required: true });
+        const form = h('form', { class: 'row' }, field('collab-' + a.name, 'Add a collaborator to ' + a.name, input), h('button', { type: 'submit' }, 'Add'));
+        form.addEventListener('submit', async (ev) => {
+          ev.preventDefault();
+          try {
+            await api('POST', appPath(a.name, 'collaborators'), { user: input.value.trim() });
+            await loadCollabs();
+          } catch (e) { message(msg, e.message); }
+        });
+        return h('div', { class: 'sub', 'data-app': a.name }, h('h3', {}, a.name),
+          cs.length ? h('ul', { class: 'plain' }, cs.map((c) => h('li', {}, c.user, ' ', confirmButton('Remove', 'Confirm remove', async () => {
+            try {
+              await api('DELETE', appPath(a.name, 'collaborators', c.user));
+              await loadCollabs();
+            } catch (e) { message(msg, e.message); }
+          }, { 'aria-label': 'Remove ' + c.user + ' from ' + a.name })))) : h('p', { class: 'muted small' }, 'Only you.'),
+          form, msg);
+      }));
+      replace(collabs.body, blocks);
+    }
+    await Promise.all([loadKeys(), loadTokens(), loadCollabs()]);
+  }
+
+  // --- admin ----------------------------------------------------------------
+
+  async function renderAdmin() {
+    if (!me.admin) { replace(main, h('h1', {}, 'Admin'), h('p', { class: 'msg error' }, 'Only an admin may see this page.')); return; }
+    const users = section('users', 'Users', true);
+    const auditS = section('audit', 'Audit log', true);
+    replace(main, h('h1', {}, 'Admin'), users.el, auditS.el);
+    main.focus();
+
+    const name = h('input', { id: 'user-name', autocomplete: 'off', spellcheck: 'false', autocapitalize: 'none', required: true });
+    const pw = h('input', { id: 'user-password', type: 'password', autocomplete: 'new-password', minlength: 8 });
+    const adm = h('input', { id: 'user-admin', type: 'checkbox' });
+    const created = h('div', { id: 'new-user' });
+    const form = h('form', { class: 'row', id: 'user-form' }, field('user-name', 'User name', name),
+      field('user-password', 'Password (8+ characters; empty: token only)', pw),
+      h('div', { class: 'check' }, adm, h('label', { for: 'user-admin' }, 'Admin')),
+      h('button', { type: 'submit', class: 'primary' }, 'Create user'));
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      try {
+        const body = { name: name.value.trim(), admin: adm.checked };
+        if (pw.value) body.password = pw.value;
+        const cu = await api('POST', '/v1/users', body);
+        name.value = pw.value = '';
+        adm.checked = false;
+        replace(created, h('div', { class: 'once', role: 'status' }, h('p', {}, 'Created ', h('strong', {}, cu.user.name), '. Their first API token, shown only this once:'),
+          h('div', { class: 'remote' }, h('code', { tabindex: '0' }, cu.token.secret))));
+        await loadUsers();
+      } catch (e) { message(users.msg, e.message); }
+    });
+    async function loadUsers() {
+      let us;
+      try { us = await api('GET', '/v1/users'); } catch (e) { message(users.msg, e.message); return; }
+      replace(users.body, created, table(['User', 'Role', 'Password', h('th', { scope: 'col', class: 'hide-phone' }, 'Created'), h('th', { scope: 'col' }, h('span', { class: 'visually-hidden' }, 'Actions'))],
+        us.map((u) => {
+          const setPw = h('button', { type: 'button', 'aria-label': 'Set the password of ' + u.name }, 'Set password');
+          const row = h('tr', { 'data-user': u.name },
+            h('th', { scope: 'row' }, u.name), h('td', {}, u.admin ? badge('admin', 'warn') : 'user'),
+            h('td', {}, u.has_password ? 'set' : h('span', { class: 'muted' }, 'none')),
+            h('td', { class: 'hide-phone' }, timeEl(u.created_at)),
+            h('td', { class: 'actions' }, setPw, ' ', u.name === me.name ? '' : confirmButton('Delete', 'Confirm delete', async () => {
+              try {
+                await api('DELETE', '/v1/users/' + encodeURIComponent(u.name));
+                message(users.msg, 'Deleted ' + u.name + '.', 'info');
+                await loadUsers();
+              } catch (e) { message(users.msg, e.message); }
+            }, { 'aria-label': 'Delete ' + u.name })));
+          setPw.addEventListener('click', () => {
+            const id = 'pw-' + u.name;
+            const input = h('input', { id, type: 'password', autocomplete: 'new-password', minlength: 8, required: true });
+            const f = h('form', { class: 'row' }, field(id, 'New password for ' + u.name, input), h('button', { type: 'submit' }, 'Save'),
+              h('button', { type: 'button', onclick: () => loadUsers() }, 'Cancel'));
+            f.addEventListener('submit', async (ev) => {
+              ev.preventDefault();
+              try {
+                await api('PUT', '/v1/users/' + encodeURIComponent(u.name) + '/password', { password: input.value });
+                message(users.msg, 'Set the password of ' + u.name + '; their sessions have ended.', 'info');
+                await loadUsers();
+              } catch (e) { message(users.msg, e.message); }
+            });
+            row.after(h('tr', {}, h('td', { colspan: '5' }, f)));
+            input.focus();
+          });
+          return row;
+        }), 'No users.'), form);
+    }
+
+    const qApp = h('input', { id: 'audit-app', autocomplete: 'off', placeholder: 'any app' });
+    const qActor = h('input', { id: 'audit-actor', autocomplete: 'off', placeholder: 'anyone' });
+    const filter = h('form', { class: 'row', id: 'audit-filter' }, field('audit-app', 'App', qApp), field('audit-actor', 'User', qActor), h('button', { type: 'submit' }, 'Filter'));
+    const tbody = h('tbody');
+    const more = h('button', { type: 'button', id: 'audit-more' }, 'Older events');
+    let before = 0;
+    async function loadAudit(reset) {
+      if (reset) { before = 0; tbody.replaceChildren(); }
+      const q = new URLSearchParams({ limit: '50' });
+      if (qApp.value.trim()) q.set('app', qApp.value.trim());
+      if (qActor.value.trim()) q.set('actor', qActor.value.trim());
+      if (before) q.set('before', String(before));
+      let evs;
+      try { evs = await api('GET', '/v1/audit?' + q); } catch (e) { message(auditS.msg, e.message); return; }
+      message(auditS.msg, '');
+      for (const e of evs) {
+        tbody.append(h('tr', {}, h('td', { class: 'small' }, timeEl(e.time)), h('td', {}, e.actor), h('td', { class: 'mono small' }, e.action),
+          h('td', {}, e.app || ''), h('td', { class: 'value small' }, e.detail || ''), h('td', { class: 'hide-phone small muted' }, e.remote_addr || '')));
+        before = e.id;
+      }
+      more.hidden = evs.length < 50;
+      if (!tbody.firstChild) tbody.append(h('tr', {}, h('td', { colspan: '6', class: 'muted' }, 'No events.')));
+    }
+    filter.addEventListener('submit', (ev) => { ev.preventDefault(); loadAudit(true); });
+    more.addEventListener('click', () => loadAudit(false));
+    replace(auditS.body, filter, h('div', { class: 'table-wrap' }, h('table', { id: 'audit-table' },
+      h('thead', {}, h('tr', {}, ['When', 'User', 'Action', 'App', 'Detail'].map((x) => h('th', { scope: 'col' }, x)), h('th', { scope: 'col', class: 'hide-phone' }, 'From'))), tbody)), more);
+    await Promise.all([loadUsers(), loadAudit(true)]);
   }
 
   // --- routing --------------------------------------------------------------
@@ -728,24 +1233,33 @@
   async function route() {
     stopPage();
     pageGen++;
-    if (!token()) { renderSignIn(); return; }
-    if (!me) {
-      try {
-        me = await api('GET', '/v1/me');
-      } catch (e) {
-        if (e.status !== 401) renderSignIn(e.message);
-        return;
-      }
-    }
     renderNav();
-    const m = (location.hash || '#/').match(/^#\/apps\/([^/]+)$/);
-    if (m) {
-      await renderApp(decodeURIComponent(m[1]));
-      return;
-    }
-    await renderApps();
+    const hash = location.hash || '#/';
+    const m = hash.match(/^#\/apps\/([^/]+)$/);
+    if (m) await renderApp(decodeURIComponent(m[1]));
+    else if (hash === '#/account') await renderAccount();
+    else if (hash === '#/admin') await renderAdmin();
+    else await renderApps();
   }
 
-  window.addEventListener('hashchange', route);
-  route();
+  // start: on /signin, the sign-in form (or back to the dashboard if the
+  // session is still live); elsewhere, the session's user and CSRF token.
+  async function start() {
+    let sess = null;
+    try {
+      sess = await api('GET', '/v1/sessions/current', undefined, { quiet: true });
+    } catch (e) {
+      if (location.pathname === '/signin') { renderSignIn(e.status === 401 || e.status === 0 ? '' : e.message); return; }
+      if (e.status === 401) { toSignIn(); return; }
+      replace(main, h('p', { class: 'msg error', role: 'alert' }, e.message));
+      return;
+    }
+    if (location.pathname === '/signin') { location.replace('/' + (location.hash || '#/')); return; }
+    me = sess.user;
+    csrf = sess.csrf_token || '';
+    window.addEventListener('hashchange', route);
+    route();
+  }
+
+  start();
 })();

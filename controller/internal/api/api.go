@@ -76,6 +76,9 @@ type Options struct {
 	// BuildLogDir holds the output of builds, as <app>/<build>.log; if
 	// empty, build logs are not served.
 	BuildLogDir string
+	// Metrics returns an app's request metrics, and false when there are
+	// none to serve (no router). If nil, the same as false.
+	Metrics func(app string) (controller.AppMetrics, bool)
 	// AppDestroyed is called after an app is destroyed; may be nil.
 	AppDestroyed func(app string)
 	// Restart replaces an app's instances of a process type ("" for all)
@@ -169,6 +172,7 @@ func (s *server) routes() []route {
 		{"GET /v1/apps/{app}/builds", appMember, s.listBuilds},
 		{"GET /v1/apps/{app}/builds/{id}/log", appMember, s.buildLog},
 		{"GET /v1/apps/{app}/instances", appMember, s.listInstances},
+		{"GET /v1/apps/{app}/metrics", appMember, s.appMetrics},
 		{"GET /v1/apps/{app}/events", appMember, s.listEvents},
 		{"GET /v1/apps/{app}/logs", appMember, s.appLogs},
 		{"POST /v1/apps/{app}/run", appMember, s.run},

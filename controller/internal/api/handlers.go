@@ -252,6 +252,25 @@ func (s *server) listBuilds(w http.ResponseWriter, r *http.Request, _ store.Acto
 	return nil
 }
 
+// appMetrics serves the router's request metrics of an app, per minute
+// over the last hour.
+func (s *server) appMetrics(w http.ResponseWriter, r *http.Request, _ store.Actor) error {
+	app := r.PathValue("app")
+	if _, err := s.opt.Store.App(r.Context(), app); err != nil {
+		return err
+	}
+	var m controller.AppMetrics
+	ok := false
+	if s.opt.Metrics != nil {
+		m, ok = s.opt.Metrics(app)
+	}
+	if !ok {
+		return controller.Errorf(controller.ErrNotFound, "no request metrics: this server runs no router")
+	}
+	writeJSON(w, http.StatusOK, m)
+	return nil
+}
+
 // buildLog serves a build's output as text, as it stands: a running
 // build's log grows, and the dashboard asks again.
 func (s *server) buildLog(w http.ResponseWriter, r *http.Request, _ store.Actor) error {

@@ -37,7 +37,7 @@ func NewMetrics() *Metrics {
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "paas_router_request_duration_seconds",
 			Help:    "Time from a request's arrival to the end of its response.",
-			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+			Buckets: latencyBuckets,
 		}, []string{"app"}),
 		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "paas_router_response_bytes_total",
@@ -109,6 +109,7 @@ type appMetrics struct {
 	classes  [5]prometheus.Counter // 1xx..5xx
 	duration prometheus.Observer
 	bytes    prometheus.Counter
+	hist     history // the last hour, per minute, for the dashboard
 }
 
 func (a *appMetrics) init() {
@@ -126,6 +127,7 @@ func (a *appMetrics) observe(status int, bytes int64, d time.Duration) {
 	}
 	a.duration.Observe(d.Seconds())
 	a.bytes.Add(float64(bytes))
+	a.hist.add(time.Now(), status, d)
 }
 
 func (a *appMetrics) retry() { a.m.retries.WithLabelValues(a.name).Inc() }

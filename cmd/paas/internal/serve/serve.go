@@ -230,10 +230,11 @@ func Run(ctx context.Context, s Settings, out, logw io.Writer) error {
 	if err != nil {
 		return err
 	}
+	ctl.SetMetrics(rtr) // the dashboard's request charts
 	api := http.NewServeMux()
 	api.Handle("/v1/", ctl.Handler())
 	api.Handle("/healthz", ctl.Handler())
-	api.Handle("/", web.Handler(web.Options{}))
+	api.Handle("/", web.Handler(web.Options{Sessions: ctl}))
 	api.Handle("GET /metrics", rtr.MetricsHandler())
 	front := newEdge(s.BaseDomain, rtr, api)
 
