@@ -208,8 +208,14 @@ func (r *Runtime) start(ctx context.Context, s Spec, stdio *Stdio) (inst Instanc
 		oci.WithEnv(env),
 		oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: att.NetNSPath}),
 		oci.WithHostname(s.App + "-" + s.Process + "-" + strconv.Itoa(s.Number)),
-		oci.WithHostResolvconf,
 		oci.WithPidsLimit(r.opt.Pids),
+	}
+	if r.opt.ResolvConf != "" {
+		specOpts = append(specOpts, oci.WithMounts([]specs.Mount{{
+			Destination: "/etc/resolv.conf", Type: "bind", Source: r.opt.ResolvConf, Options: []string{"rbind", "ro", "nosuid", "nodev", "noexec"},
+		}}))
+	} else {
+		specOpts = append(specOpts, oci.WithHostResolvconf)
 	}
 	if s.Command != "" {
 		specOpts = append(specOpts, oci.WithProcessArgs("/bin/sh", "-c", s.Command))

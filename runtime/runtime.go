@@ -54,6 +54,10 @@ type Options struct {
 	// instance's output. If empty, output goes straight to the file,
 	// without times.
 	LogDriver string
+	// ResolvConf is the host file bind-mounted read-only at
+	// /etc/resolv.conf in instances (see network.WriteResolvConf); if
+	// empty, a copy of the host's /etc/resolv.conf.
+	ResolvConf string
 }
 
 // Runtime runs instances on one containerd. It dials lazily and redials

@@ -100,8 +100,15 @@ func Run(ctx context.Context, s Settings, out, logw io.Writer) error {
 		return fmt.Errorf("find the paas binary: %w", err)
 	}
 	logDir := filepath.Join(s.DataDir, "logs")
+	// Containers (apps and builds) resolve names with the host's servers,
+	// with options that ride out lost UDP answers.
+	resolv := filepath.Join(s.DataDir, "resolv.conf")
+	if err := network.WriteResolvConf(resolv); err != nil {
+		log.Warn("containers get the host's /etc/resolv.conf as it is", "err", err)
+		resolv = ""
+	}
 	rt := runtime.New(runtime.Options{Address: s.Containerd, Namespace: s.Namespace, Network: nw,
-		LogDir: logDir, StopGrace: s.StopGrace, LogDriver: self})
+		LogDir: logDir, StopGrace: s.StopGrace, LogDriver: self, ResolvConf: resolv})
 	defer rt.Close()
 	var runner server.Runtime
 	if nw != nil {
@@ -115,7 +122,7 @@ func Run(ctx context.Context, s Settings, out, logw io.Writer) error {
 		log.Warn("no network for builds: RUN steps get loopback only", "err", err)
 		bnw = nil
 	}
-	bopts := builder.Options{Address: s.Containerd, Namespace: s.Namespace, Network: bnw, Logger: log.With("component", "builder")}
+	bopts := builder.Options{Address: s.Containerd, Namespace: s.Namespace, Network: bnw, Logger: log.With("component", "builder"), ResolvConf: resolv}
 	bopts.BuildEnv = s.buildEnv()
 	if s.CABundle != "" {
 		if _, err := os.Stat(s.CABundle); err == nil {
