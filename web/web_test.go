@@ -2,6 +2,8 @@ package web_test
 
 import (
 	"context"
+	"crypto/ed25519"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/ssh"
 
 	"paas/controller"
 	"paas/controller/server"
@@ -410,12 +414,48 @@ func TestDashboard(t *testing.T) {
 	} else if _, err := tc.Apps(ctx); err != nil {
 		t.Errorf("the token made in the page does not work: %v", err)
 	}
+	// Revoke it in the page: it stops working.
+	b.click(`#tokens tr[data-token-id] button[id^="revoke-token-"]:not([id="revoke-token-1"])`)
+	b.click(`#tokens tr[data-token-id] button.armed`)
+	b.waitText("#tokens .msg", "it no longer works")
+	if tc, err := controller.NewClient(srv.URL, secret, nil); err != nil {
+		t.Fatal(err)
+	} else if _, err := tc.Apps(ctx); !errors.Is(err, controller.ErrUnauthorized) {
+		t.Errorf("after revoking it in the page the token gives %v, want ErrUnauthorized", err)
+	}
+	// An SSH key, added in the page, is the user's.
+	pub, _, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sshPub, err := ssh.NewPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.typeInto("#key-text", strings.TrimSpace(string(ssh.MarshalAuthorizedKey(sshPub)))+" me@laptop")
+	b.click("#key-form button[type=submit]")
+	b.waitText("#keys .msg", "Added key SHA256:")
+	if keys, err := c.Keys(ctx); err != nil || len(keys) != 1 || keys[0].Comment != "me@laptop" {
+		t.Errorf("after adding a key in the page, keys = %+v, %v", keys, err)
+	}
 	b.waitText("#collabs", "shop")
-	b.screenshot(dir, "account-desktop.png")
+	phoneToo := func(name string) {
+		t.Helper()
+		b.screenshot(dir, name+"-desktop.png")
+		b.resize(390, 1400)
+		var width int
+		b.must(b.exec(&width, `return document.documentElement.scrollWidth;`))
+		if width > 400 {
+			t.Errorf("%s at phone width is %dpx wide: something overflows", name, width)
+		}
+		b.screenshot(dir, name+"-phone.png")
+		b.resize(1280, 1000)
+	}
+	phoneToo("account")
 	b.click("#nav-admin")
 	b.waitText(`#users tr[data-user="eve"]`, "eve")
 	b.waitText("#audit-table", "user.password")
-	b.screenshot(dir, "admin-desktop.png")
+	phoneToo("admin")
 
 	// Sign out: the session ends on the server, not just in the page.
 	b.click("#signout")

@@ -1045,9 +1045,9 @@
     async function loadKeys() {
       let ks;
       try { ks = await api('GET', '/v1/keys'); } catch (e) { message(keys.msg, e.message); return; }
-      replace(keys.body, table(['Fingerprint', 'Type', h('th', { scope: 'col', class: 'hide-phone' }, 'Comment'), 'Added', h('th', { scope: 'col' }, h('span', { class: 'visually-hidden' }, 'Actions'))],
+      replace(keys.body, table(['Fingerprint', h('th', { scope: 'col', class: 'hide-phone' }, 'Type'), h('th', { scope: 'col', class: 'hide-phone' }, 'Comment'), h('th', { scope: 'col', class: 'hide-phone' }, 'Added'), h('th', { scope: 'col' }, h('span', { class: 'visually-hidden' }, 'Actions'))],
         ks.map((k) => h('tr', { 'data-key-id': k.id },
-          h('td', { class: 'mono value' }, k.fingerprint), h('td', {}, k.type), h('td', { class: 'hide-phone value' }, k.comment), h('td', {}, timeEl(k.created_at)),
+          h('td', { class: 'mono value' }, k.fingerprint), h('td', { class: 'hide-phone' }, k.type), h('td', { class: 'hide-phone value' }, k.comment), h('td', { class: 'hide-phone' }, timeEl(k.created_at)),
           h('td', { class: 'actions' }, confirmButton('Remove', 'Confirm remove', async () => {
             try {
               await api('DELETE', '/v1/keys/' + k.id);
@@ -1084,13 +1084,14 @@
     async function loadTokens() {
       let ts;
       try { ts = await api('GET', '/v1/tokens'); } catch (e) { message(tokens.msg, e.message); return; }
-      replace(tokens.body, fresh, table(['Token', 'Description', 'Created', h('th', { scope: 'col', class: 'hide-phone' }, 'Last used'), h('th', { scope: 'col' }, h('span', { class: 'visually-hidden' }, 'Actions'))],
+      replace(tokens.body, fresh, table(['Token', 'Description', h('th', { scope: 'col', class: 'hide-phone' }, 'Created'), h('th', { scope: 'col', class: 'hide-phone' }, 'Last used'), h('th', { scope: 'col' }, h('span', { class: 'visually-hidden' }, 'Actions'))],
         ts.map((t) => h('tr', { 'data-token-id': t.id },
-          h('td', { class: 'mono' }, t.prefix + '…'), h('td', { class: 'value' }, t.description), h('td', {}, timeEl(t.created_at)),
+          h('td', { class: 'mono' }, t.prefix + '…'), h('td', { class: 'value' }, t.description), h('td', { class: 'hide-phone' }, timeEl(t.created_at)),
           h('td', { class: 'hide-phone' }, t.last_used_at ? timeEl(t.last_used_at) : 'never'),
           h('td', { class: 'actions' }, confirmButton('Revoke', 'Confirm revoke', async () => {
             try {
               await api('DELETE', '/v1/tokens/' + t.id);
+              fresh.replaceChildren(); // a secret shown once is of no use once revoked
               message(tokens.msg, 'Revoked token ' + t.prefix + '…: it no longer works.', 'info');
               await loadTokens();
             } catch (e) { message(tokens.msg, e.message); }
@@ -1141,11 +1142,11 @@
     main.focus();
 
     const name = h('input', { id: 'user-name', autocomplete: 'off', spellcheck: 'false', autocapitalize: 'none', required: true });
-    const pw = h('input', { id: 'user-password', type: 'password', autocomplete: 'new-password', minlength: 8 });
+    const pw = h('input', { id: 'user-password', type: 'password', autocomplete: 'new-password', minlength: 8, placeholder: '8+ characters; empty: API token only' });
     const adm = h('input', { id: 'user-admin', type: 'checkbox' });
     const created = h('div', { id: 'new-user' });
     const form = h('form', { class: 'row', id: 'user-form' }, field('user-name', 'User name', name),
-      field('user-password', 'Password (8+ characters; empty: token only)', pw),
+      field('user-password', 'Password (optional)', pw),
       h('div', { class: 'check' }, adm, h('label', { for: 'user-admin' }, 'Admin')),
       h('button', { type: 'submit', class: 'primary' }, 'Create user'));
     form.addEventListener('submit', async (ev) => {
@@ -1214,8 +1215,9 @@
       try { evs = await api('GET', '/v1/audit?' + q); } catch (e) { message(auditS.msg, e.message); return; }
       message(auditS.msg, '');
       for (const e of evs) {
-        tbody.append(h('tr', {}, h('td', { class: 'small' }, timeEl(e.time)), h('td', {}, e.actor), h('td', { class: 'mono small' }, e.action),
-          h('td', {}, e.app || ''), h('td', { class: 'value small' }, e.detail || ''), h('td', { class: 'hide-phone small muted' }, e.remote_addr || '')));
+        tbody.append(h('tr', {}, h('td', { class: 'small' }, timeEl(e.time)), h('td', { class: 'hide-phone' }, e.actor),
+          h('td', { class: 'small' }, h('div', { class: 'show-phone muted' }, e.actor + (e.app ? ' · ' + e.app : '')), h('span', { class: 'mono' }, e.action)),
+          h('td', { class: 'hide-phone' }, e.app || ''), h('td', { class: 'value small' }, e.detail || ''), h('td', { class: 'hide-phone small muted' }, e.remote_addr || '')));
         before = e.id;
       }
       more.hidden = evs.length < 50;
@@ -1224,7 +1226,7 @@
     filter.addEventListener('submit', (ev) => { ev.preventDefault(); loadAudit(true); });
     more.addEventListener('click', () => loadAudit(false));
     replace(auditS.body, filter, h('div', { class: 'table-wrap' }, h('table', { id: 'audit-table' },
-      h('thead', {}, h('tr', {}, ['When', 'User', 'Action', 'App', 'Detail'].map((x) => h('th', { scope: 'col' }, x)), h('th', { scope: 'col', class: 'hide-phone' }, 'From'))), tbody)), more);
+      h('thead', {}, h('tr', {}, ['When', 'User', 'Action', 'App', 'Detail', 'From'].map((x) => h('th', { scope: 'col', class: x === 'User' || x === 'App' || x === 'From' ? 'hide-phone' : null }, x)))), tbody)), more);
     await Promise.all([loadUsers(), loadAudit(true)]);
   }
 
