@@ -292,11 +292,60 @@ go vet ./... || failed+=("go vet")
 say "staticcheck ./... ($STATICCHECK_VERSION)"
 "$STATICCHECK" ./... || failed+=(staticcheck)
 
+# What the tests leave behind on the host once they have finished: containers in the private
+# containerd, network namespaces and other mounts under the tests' temporary directories, and
+# iptables rules for the subnets of the test bridges this run made. Each test removes what it
+# made (apps destroyed, builds cleaned up), so that the suite can run twice in a row on one
+# machine; anything found here is a leak, and fails the run. (The test bridges themselves, and
+# the private containerd's images and snapshots, go with the teardown below.)
+bridges_before=$(ip -o link show type bridge 2>/dev/null | awk -F': ' '{print $2}' | grep '^ptst' | sort || true)
+test_mounts() { awk -v d="${TMPDIR:-/tmp}/Test" 'index($5, d) == 1 { print $5 }' /proc/self/mountinfo | sort; }
+mounts_before=$(test_mounts)
+leak_check() {
+	local leaks=() ns id b net n m other alone=1
+	for ns in $(timeout 5 ctr --address "$CTD_SOCK" namespaces ls -q 2>/dev/null || true); do
+		for id in $(timeout 5 ctr --address "$CTD_SOCK" -n "$ns" containers ls -q 2>/dev/null || true); do
+			leaks+=("container $ns/$id")
+		done
+	done
+	# Mounts and rules cannot be told apart between runs: checked only when no other run is going on.
+	for other in /var/tmp/paas-test.*; do
+		[[ $other != "$RUN_DIR" && -d $other ]] || continue
+		if alive_in "$(cat "$other/owner" 2>/dev/null)" run.sh; then
+			note "another test run is going on ($other): only containers checked for leaks"
+			alone=0
+		fi
+	done
+	if ((alone)); then
+		while read -r m; do
+			[[ -n $m ]] && leaks+=("mount $m")
+		done < <(comm -13 <(printf '%s\n' "$mounts_before") <(test_mounts))
+		for b in $(comm -13 <(printf '%s\n' "$bridges_before") <(ip -o link show type bridge 2>/dev/null | awk -F': ' '{print $2}' | grep '^ptst' | sort || true)); do
+			net=$(ip -4 route show dev "$b" proto kernel 2>/dev/null | awk 'NR == 1 { print $1 }')
+			[[ -n $net ]] || continue
+			# Rules name the subnet (10.235.1.0/24) or one of its addresses (10.235.1.7/32).
+			case $net in
+			*.0/24) m=${net%.0/24}. ;;
+			*) m=$net ;;
+			esac
+			n=$(iptables-save 2>/dev/null | grep -cF -- "$m" || true)
+			((n == 0)) || leaks+=("$n iptables rules for $net (bridge $b)")
+		done
+	fi
+	if ((${#leaks[@]})); then
+		say "the tests left behind:"
+		printf '    %s\n' "${leaks[@]}"
+		return 1
+	fi
+	note "the tests left no containers, mounts or iptables rules behind"
+}
+
 if (($#)); then test_args=("$@"); else test_args=(./...); fi
 say "go test -count=1 -timeout 30m ${test_args[*]}"
 test_status=0
 go test -count=1 -timeout 30m "${test_args[@]}" || test_status=$?
 ((test_status == 0)) || failed+=("go test")
+leak_check || failed+=("leak check")
 
 if ((${#failed[@]})); then
 	say "FAILED: ${failed[*]}"

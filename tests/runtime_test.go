@@ -63,6 +63,36 @@ func newAppRig(t *testing.T, extra ...string) *appRig {
 	r.c = importBusybox(t, r.ns)
 	t.Cleanup(func() { r.c.Close() }) // tests/run.sh removes the ptst* bridges at the end
 	r.admin, r.token = loginAdmin(t, r.s)
+	// Whatever the test leaves, even when it fails half-way: destroy its
+	// apps while the server still runs, so that no container, network
+	// namespace or iptables rule outlives the test (tests/run.sh checks).
+	t.Cleanup(func() {
+		select {
+		case <-r.s.done:
+			return // killed by the test, which cleans up after itself
+		default:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		c := r.s.client(t, r.token)
+		apps, err := c.Apps(ctx)
+		if err != nil {
+			t.Logf("cleanup: list apps: %v", err)
+			return
+		}
+		for _, a := range apps {
+			if err := c.DestroyApp(ctx, a.Name); err != nil {
+				t.Logf("cleanup: destroy %s: %v", a.Name, err)
+			}
+		}
+		for ctx.Err() == nil {
+			if ctrs, err := r.c.Containers(ctx); err != nil || len(ctrs) == 0 {
+				return
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		t.Errorf("cleanup: containers of destroyed apps still there after a minute")
+	})
 	return r
 }
 
