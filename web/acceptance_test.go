@@ -22,13 +22,18 @@ import (
 	"paas/internal/testenv"
 )
 
-// The app of the acceptance test: busybox httpd on $PORT, and a line on
-// stdout every second, with markup in it that must stay text.
+// The app of the acceptance test, deployed by git push: a Dockerfile on
+// the busybox image that serves a page with httpd on $PORT and prints a
+// line every second, with markup in it (and in its build output) that
+// must stay text.
 const (
 	busyboxImage = "paas.test/busybox:latest"
-	appCommand   = `mkdir -p /tmp/w; echo "hello from $PAAS_PROCESS" > /tmp/w/index.html; ` +
-		`(i=0; while true; do i=$((i+1)); echo "tick $i from $PAAS_PROCESS <b id=logmarkup>bold?</b>"; sleep 1; done) & ` +
-		`exec httpd -f -p $PORT -h /tmp/w`
+	dockerfile   = `FROM ` + busyboxImage + `
+RUN echo "build step says <i id=buildmarkup>hi</i>"
+WORKDIR /www
+RUN echo "hello from the shop" > index.html
+CMD (i=0; while true; do i=$((i+1)); echo "tick $i from $PAAS_PROCESS <b id=logmarkup>bold?</b>"; sleep 1; done) & exec httpd -f -p $PORT -h /www
+`
 )
 
 // TestDashboardAcceptance is the dashboard's acceptance test: a real "paas
@@ -37,8 +42,9 @@ const (
 // from 1 to 2 and see two healthy instances appear without reloading; set
 // a config var and see release vN+1; roll back and see the old release's
 // image and config current again; see a line the app prints arrive in the
-// live log view; see its requests in the charts; sign out. Each step is
-// screenshot at desktop and phone width into artifactDir.
+// live log view; see its requests in the charts; read its build's output;
+// sign out. Each step is screenshot at desktop and phone width into
+// artifactDir.
 func TestDashboardAcceptance(t *testing.T) {
 	sock := testenv.Containerd(t)
 	testenv.Root(t)
@@ -68,9 +74,7 @@ func TestDashboardAcceptance(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.destroyApp(t, c, cc, "shop") })
-	if _, err := c.CreateRelease(ctx, "shop", controller.NewRelease{Image: busyboxImage, ProcessTypes: map[string]string{"web": appCommand}}); err != nil {
-		t.Fatal(err)
-	}
+	gitPushApp(t, c, "shop")
 	waitHealthy(t, c, "shop", 1)
 	// Some traffic through the router, for the charts: pages and a 404.
 	statuses := map[int]int{}
@@ -226,12 +230,24 @@ func TestDashboardAcceptance(t *testing.T) {
 	}
 	shot("08-metrics", "#metrics")
 
-	// 8. Sign out.
+	// 8. The build of the push, with its full output.
+	b.waitText(`#builds tr[data-build]`, "succeeded")
+	b.click(`#builds tr[data-build] button[id^="build-log-"]`)
+	b.waitText("#build-log", "-----> Building shop from")
+	b.waitText("#build-log", "build step says <i id=buildmarkup>hi</i>")
+	b.waitText("#build-log", "is live")
+	b.must(b.exec(&injected, `return document.getElementById('buildmarkup') !== null;`))
+	if injected {
+		t.Error("build output's markup became part of the page")
+	}
+	shot("09-build-log", "#builds")
+
+	// 9. Sign out.
 	b.click("#signout")
 	b.waitText("#signin h1", "Sign in")
 	b.open(s.url + "/#/apps/shop")
 	b.waitText("#signin h1", "Sign in")
-	shot("09-signed-out", "")
+	shot("10-signed-out", "")
 
 	for _, l := range b.consoleLog() {
 		if strings.Contains(l, "Content Security Policy") || strings.Contains(l, "Uncaught") {
@@ -249,6 +265,56 @@ func lastTick(text string) string {
 		return ""
 	}
 	return m[len(m)-1]
+}
+
+// gitPushApp deploys the Dockerfile app to app by git push over SSH, with
+// a new key added to the admin, and returns the push's output.
+func gitPushApp(t *testing.T, c *controller.Client, app string) string {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	key := filepath.Join(dir, "id_ed25519")
+	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "dev@laptop", "-f", key).CombinedOutput(); err != nil {
+		t.Fatalf("ssh-keygen: %v\n%s", err, out)
+	}
+	pub, err := os.ReadFile(key + ".pub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.AddKey(ctx, string(pub)); err != nil {
+		t.Fatal(err)
+	}
+	a, err := c.App(ctx, app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join(dir, app)
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(src, "Dockerfile"), []byte(dockerfile), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	git := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command("git", args...)
+		cmd.Dir = src
+		cmd.Env = append(os.Environ(), "HOME="+dir, "GIT_CEILING_DIRECTORIES="+dir,
+			"GIT_SSH_COMMAND=ssh -i "+key+" -o IdentitiesOnly=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	git("init", "-q", "-b", "main")
+	git("add", "-A")
+	git("-c", "user.name=dev", "-c", "user.email=dev@example.com", "commit", "-q", "-m", "first")
+	git("remote", "add", "paas", a.GitURL)
+	start := time.Now()
+	out := git("push", "paas", "main")
+	t.Logf("git push took %v", time.Since(start).Round(100*time.Millisecond))
+	return out
 }
 
 // waitHealthy waits until app has n healthy running instances.
