@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -570,4 +571,81 @@ func TestPasswords(t *testing.T) {
 	if h1, h2 := hashPassword("same"), hashPassword("same"); h1 == h2 {
 		t.Error("two hashes of one password are equal: no salt")
 	}
+}
+
+// TestSessions: passwords and dashboard sessions on both databases.
+func TestSessions(t *testing.T) {
+	forEachDB(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		if _, err := s.Bootstrap(ctx, func(string) error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+		admin := Actor{UserID: 1, Name: BootstrapUser, Admin: true}
+		if _, err := s.CreateUser(ctx, admin, controller.NewUser{Name: "bob", Password: "short"}); !errors.Is(err, controller.ErrInvalid) {
+			t.Errorf("CreateUser with a short password = %v, want ErrInvalid", err)
+		}
+		cu, err := s.CreateUser(ctx, admin, controller.NewUser{Name: "bob", Password: "bob's long password"})
+		if err != nil || !cu.User.HasPassword {
+			t.Fatalf("CreateUser with a password = %+v, %v", cu, err)
+		}
+		if _, err := s.CheckPassword(ctx, "bob", "wrong password!"); !errors.Is(err, controller.ErrUnauthorized) {
+			t.Errorf("CheckPassword(wrong) = %v, want ErrUnauthorized", err)
+		}
+		if _, err := s.CheckPassword(ctx, BootstrapUser, ""); !errors.Is(err, controller.ErrUnauthorized) {
+			t.Errorf("CheckPassword of a user without a password = %v, want ErrUnauthorized", err)
+		}
+		bob, err := s.CheckPassword(ctx, "bob", "bob's long password")
+		if err != nil || bob.Name != "bob" {
+			t.Fatalf("CheckPassword(right) = %+v, %v", bob, err)
+		}
+		secret, exp, err := s.CreateSession(ctx, bob)
+		if err != nil || time.Until(exp) < SessionTTL-time.Minute {
+			t.Fatalf("CreateSession = %v, %v", exp, err)
+		}
+		var stored session
+		if err := s.db.Where("user_id = ?", bob.UserID).Take(&stored).Error; err != nil || stored.Hash == secret || strings.Contains(stored.Hash, secret) {
+			t.Errorf("the stored session %+v (%v) holds the secret, want only its hash", stored, err)
+		}
+		if who, _, err := s.Session(ctx, secret); err != nil || who.Name != "bob" {
+			t.Errorf("Session = %+v, %v; want bob", who, err)
+		}
+		// An expired session is refused.
+		if err := s.db.Model(&session{}).Where("id = ?", stored.ID).Update("expires_at", time.Now().Add(-time.Second)).Error; err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := s.Session(ctx, secret); !errors.Is(err, controller.ErrUnauthorized) {
+			t.Errorf("Session after expiry = %v, want ErrUnauthorized", err)
+		}
+		// Sign-out ends a session; a new password ends them all.
+		s1, _, _ := s.CreateSession(ctx, bob)
+		s2, _, _ := s.CreateSession(ctx, bob)
+		if err := s.EndSession(ctx, bob, s1); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := s.Session(ctx, s1); !errors.Is(err, controller.ErrUnauthorized) {
+			t.Errorf("Session after sign-out = %v, want ErrUnauthorized", err)
+		}
+		if err := s.SetPassword(ctx, admin, "bob", "bob's new password"); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := s.Session(ctx, s2); !errors.Is(err, controller.ErrUnauthorized) {
+			t.Errorf("Session after a password change = %v, want ErrUnauthorized", err)
+		}
+		if _, err := s.CheckPassword(ctx, "bob", "bob's long password"); !errors.Is(err, controller.ErrUnauthorized) {
+			t.Errorf("the old password still works after a change: %v", err)
+		}
+		// Deleting the user deletes their sessions.
+		s3, _, _ := s.CreateSession(ctx, bob)
+		if err := s.DeleteUser(ctx, admin, "bob"); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := s.Session(ctx, s3); !errors.Is(err, controller.ErrUnauthorized) {
+			t.Errorf("Session of a deleted user = %v, want ErrUnauthorized", err)
+		}
+		var n int64
+		s.db.Model(&session{}).Count(&n)
+		if n != 0 {
+			t.Errorf("%d sessions left after the user was deleted", n)
+		}
+	})
 }
