@@ -1,7 +1,9 @@
 // Package api serves the controller's REST API (/v1, JSON) over the store:
-// it authenticates every request by its API token, authorizes it by the
-// caller's role on the app it names, validates input, and maps error kinds
-// to HTTP statuses. It holds no state of its own.
+// it authenticates every request by its API token (or, for the dashboard,
+// by its session cookie and CSRF token: see sessions.go), authorizes it by
+// the caller's role on the app it names, validates input, and maps error
+// kinds to HTTP statuses. It holds no state of its own but a count of
+// recent failed sign-ins.
 package api
 
 import (
