@@ -203,6 +203,16 @@ func testNodeBuildpack(t *testing.T, e *env) {
 	if got := e.runCommand(t, third.Image, "node -p 'require(\"is-number/package.json\").version'"); got != "6.0.0\n" {
 		t.Errorf("is-number in the image after the lockfile change: %q, want 6.0.0", got)
 	}
+
+	// Another engines.node range that the node already there satisfies as
+	// the highest release: nothing is downloaded, no layer changes.
+	replaceIn(t, filepath.Join(dir, "package.json"), `"node": "22.x"`, `"node": ">=22 <23"`)
+	fourth, out, err := e.buildWith(t, builder.Request{Dir: dir})
+	if err != nil {
+		t.Fatalf("fourth Build: %v", err)
+	}
+	wantOutput(t, "engines change", out, "engines.node (package.json): >=22 <23", "-----> Using node 22.", "-----> Reusing node_modules")
+	assertLayers(t, third, fourth, names, []bool{false, true, true})
 }
 
 // testGoBuildpack builds a Go module with a dependency (a module of its

@@ -7,8 +7,9 @@
 #
 # Starts a private containerd, makes the stacks (cached by recipe in $PAAS_STACK_CACHE, default
 # /var/cache/paas-test/stacks, as the tests do), gives builds a network on a bridge of its own, and
-# builds each app three times: cold (empty build cache; node, npm and the Go toolchain are
-# downloaded), again with no change, and after one source file changed. Node.js and npm come from
+# builds each app: cold (empty build cache; node, npm and the Go toolchain are downloaded), then
+# $RUNS times (default 3) again with no change and after one source file changed, reporting the
+# median of each. Node.js and npm come from
 # the npm registry the host's npm uses (or $npm_config_registry), Go from the host's GOPROXY.
 # Everything it makes lives in one temporary directory.
 set -euo pipefail
@@ -111,29 +112,42 @@ func main() {
 	panic(http.ListenAndServe(":"+os.Getenv("PORT"), nil))
 }
 EOF
-change() { # change APP: a code-only change
+change() { # change APP N: a code-only change (the version string becomes vN)
 	case $1 in
-	node) sed -i 's/"v1"/"v2"/' "$WORK/node/server.js" ;;
-	go) sed -i 's/"v1"/"v2"/' "$WORK/go/main.go" ;;
+	node) sed -i "s/\"v[0-9]*\"/\"v$2\"/" "$WORK/node/server.js" ;;
+	go) sed -i "s/\"v[0-9]*\"/\"v$2\"/" "$WORK/go/main.go" ;;
 	esac
 }
+build() { # build APP LOG: prints the seconds it took
+	local t0
+	t0=$(now)
+	"${BUILD[@]}" -app "bench-$1" -dir "$WORK/$1" >/dev/null 2>"$WORK/$2.log" || { tail -n 30 "$WORK/$2.log" >&2; exit 1; }
+	elapsed "$t0"
+}
+median() { printf '%s\n' "$@" | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 
-# --- timings ---------------------------------------------------------------------------------
+# --- timings: cold once; no-change and code-only RUNS times each, the median -------------------
+RUNS=${RUNS:-3}
 declare -A T
 for app in node go; do
-	for step in cold nochange codeonly; do
-		[[ $step == codeonly ]] && change "$app"
-		say "$app: $step build"
-		t0=$(now)
-		"${BUILD[@]}" -app "bench-$app" -dir "$WORK/$app" >/dev/null 2>"$WORK/$app-$step.log" ||
-			{ tail -n 30 "$WORK/$app-$step.log" >&2; exit 1; }
-		T[$app.$step]=$(elapsed "$t0")
+	say "$app: cold build"
+	T[$app.cold]=$(build "$app" "$app-cold")
+	nochange=() codeonly=()
+	for ((i = 1; i <= RUNS; i++)); do
+		say "$app: no-change build $i"
+		nochange+=("$(build "$app" "$app-nochange")")
+		change "$app" $((i + 1))
+		say "$app: code-only build $i"
+		codeonly+=("$(build "$app" "$app-codeonly")")
 	done
-	grep -h -- '----->' "$WORK/$app-codeonly.log" | sed 's/^/    code-only: /' >&2
+	T[$app.nochange]=$(median "${nochange[@]}")
+	T[$app.codeonly]=$(median "${codeonly[@]}")
+	say "$app: no-change ${nochange[*]} s; code-only ${codeonly[*]} s"
+	grep -h -- '----->\|done in\|exported in' "$WORK/$app-codeonly.log" | sed 's/^/    last code-only: /' >&2
 done
 
-printf '\n%-8s %10s %12s %12s %14s %16s\n' app "cold s" "no-change s" "code-only s" "no-change/cold" "code-only/cold"
+printf '\n%-19s %10s %12s %12s %14s %16s\n' "app (median of $RUNS)" "cold s" "no-change s" "code-only s" "no-change/cold" "code-only/cold"
 for app in node go; do
 	awk -v a="$app" -v c="${T[$app.cold]}" -v n="${T[$app.nochange]}" -v o="${T[$app.codeonly]}" \
-		'BEGIN { printf "%-8s %10.2f %12.2f %12.2f %14.3f %16.3f\n", a, c, n, o, n / c, o / c }'
+		'BEGIN { printf "%-19s %10.2f %12.2f %12.2f %14.3f %16.3f\n", a, c, n, o, n / c, o / c }'
 done

@@ -8,6 +8,7 @@ Errors go to stderr as one line and exit with status 1.
 
 import json
 import re
+import shlex
 import sys
 import tomllib
 
@@ -156,22 +157,6 @@ def load_meta(path):
 # --- commands -------------------------------------------------------------
 
 
-def cmd_engine(pkgjson):
-    """Prints engines.node of package.json, or nothing."""
-    engines = read_package(pkgjson).get("engines") or {}
-    node = engines.get("node", "") if isinstance(engines, dict) else ""
-    if not isinstance(node, str):
-        fail("package.json: engines.node is not a string")
-    print(node.strip())
-
-
-def cmd_script(pkgjson, name):
-    """Exits 0 if package.json has the script name."""
-    scripts = read_package(pkgjson).get("scripts") or {}
-    ok = isinstance(scripts, dict) and isinstance(scripts.get(name), str) and scripts[name].strip() != ""
-    sys.exit(0 if ok else 3)
-
-
 def cmd_resolve(metafile, rng):
     """Prints 'VERSION TARBALL': the highest release in the registry
     metadata that satisfies the semver range."""
@@ -214,14 +199,46 @@ def cmd_npm(metafile, node_version):
     fail("no npm release on the registry runs on Node.js %s" % node_version)
 
 
-def cmd_meta(tomlfile, key):
-    """Prints [metadata].key of a layer's TOML file, or nothing."""
-    try:
-        with open(tomlfile, "rb") as f:
-            v = tomllib.load(f).get("metadata", {}).get(key, "")
-    except (OSError, ValueError):
-        v = ""
-    print(v if isinstance(v, str) else "")
+def cmd_state(pkgjson, layers):
+    """Prints, as shell assignments, what bin/build needs to know before
+    it decides what to make again: engines.node (range), whether the build
+    and start scripts exist (has_build, has_start: 1 or empty) and the
+    metadata the last build left on the node and node_modules layers
+    (node_range, node_version, node_arch, node_npm, modules_key). One call, one
+    interpreter start."""
+    pkg = read_package(pkgjson)
+    engines = pkg.get("engines") or {}
+    rng = engines.get("node", "") if isinstance(engines, dict) else ""
+    if not isinstance(rng, str):
+        fail("package.json: engines.node is not a string")
+    scripts = pkg.get("scripts") or {}
+    if not isinstance(scripts, dict):
+        scripts = {}
+
+    def has(name):
+        v = scripts.get(name)
+        return "1" if isinstance(v, str) and v.strip() else ""
+
+    def meta(layer, key):
+        try:
+            with open("%s/%s.toml" % (layers, layer), "rb") as f:
+                v = tomllib.load(f).get("metadata", {}).get(key, "")
+        except (OSError, ValueError):
+            v = ""
+        return v if isinstance(v, str) else ""
+
+    out = {
+        "range": rng.strip(),
+        "has_build": has("build"),
+        "has_start": has("start"),
+        "node_range": meta("node", "range"),
+        "node_version": meta("node", "version"),
+        "node_arch": meta("node", "arch"),
+        "node_npm": meta("node", "npm"),
+        "modules_key": meta("node_modules", "key"),
+    }
+    for k, v in out.items():
+        print("%s=%s" % (k, shlex.quote(v)))
 
 
 def toml_str(s):
@@ -242,20 +259,9 @@ def cmd_layer(tomlfile, types, *kvs):
         f.write("\n".join(lines) + "\n")
 
 
-def cmd_launch(tomlfile, *procs):
-    """Writes launch.toml: each proc is type=command (a shell command
-    line); the first is the default."""
-    out = []
-    for i, p in enumerate(procs):
-        t, _, c = p.partition("=")
-        out.append("[[processes]]\ntype = %s\ncommand = %s\ndefault = %s\n" % (toml_str(t), toml_str(c), "true" if i == 0 else "false"))
-    with open(tomlfile, "w", encoding="utf-8") as f:
-        f.write("\n".join(out))
-
-
 def main():
     if len(sys.argv) < 2 or "cmd_" + sys.argv[1] not in globals():
-        fail("usage: node.py engine|script|resolve|npm|meta|layer|launch ARGS")
+        fail("usage: node.py state|resolve|npm|layer ARGS")
     globals()["cmd_" + sys.argv[1]](*sys.argv[2:])
 
 
