@@ -275,6 +275,7 @@ type Instance struct {
 // release going live or failing.
 type Event struct {
 	Time    time.Time `json:"time"`
+	Source  string    `json:"source,omitempty"` // scheduler, build
 	Message string    `json:"message"`
 }
 

@@ -172,7 +172,15 @@ done
 # Tests name their CNI bridges ptst*; remove any a crashed test left, so
 # that a later run does not meet a second bridge on the same subnet.
 delete_test_bridges() {
-	local b
+	local b other
+	# Not while another run is going on: its tests' apps use theirs.
+	for other in /var/tmp/paas-test.*; do
+		[[ $other != "${RUN_DIR:-}" && -d $other ]] || continue
+		if alive_in "$(cat "$other/owner" 2>/dev/null)" run.sh; then
+			note "another test run is going on ($other): test bridges left for it"
+			return 0
+		fi
+	done
 	for b in $(ip -o link show type bridge 2>/dev/null | awk -F': ' '{print $2}' | grep '^ptst' || true); do
 		ip link delete "$b" 2>/dev/null && note "removed the leftover test bridge $b"
 	done

@@ -122,11 +122,13 @@ func (c *Controller) Deploy(ctx context.Context, req DeployRequest) (controller.
 		out = io.MultiWriter(f, out) // the file first: a pusher gone away does not cut it short
 	}
 	fmt.Fprintf(out, "-----> Building %s from %s (build %d)\n", req.App, short, b.ID)
+	c.note(req.App, "build %d of %s started by %s", b.ID, short, req.User)
 	start := time.Now()
 	res, berr := c.opt.Builder.Build(ctx, BuildRequest{App: req.App, Tag: fmt.Sprintf("build-%d", b.ID), Source: req.Source, BuildArgs: cfg, Output: out})
 	fctx := context.WithoutCancel(ctx)
 	if berr != nil {
 		_, _ = c.store.FinishBuild(fctx, b.ID, controller.BuildFailed, "", "")
+		c.note(req.App, "build %d failed after %v: %v", b.ID, time.Since(start).Round(100*time.Millisecond), berr)
 		if errors.Is(berr, context.Canceled) {
 			return controller.Release{}, controller.Errorf(controller.ErrInvalid, "build %d cancelled", b.ID)
 		}
@@ -136,6 +138,7 @@ func (c *Controller) Deploy(ctx context.Context, req DeployRequest) (controller.
 		return controller.Release{}, err
 	}
 	fmt.Fprintf(out, "-----> Built %s in %v\n", res.Image, time.Since(start).Round(100*time.Millisecond))
+	c.note(req.App, "build %d succeeded in %v (%s)", b.ID, time.Since(start).Round(100*time.Millisecond), res.Image)
 	// A Procfile's release: process (migrations...) runs before the
 	// release exists; if it fails, nothing is rolled out.
 	if cmd := res.ProcessTypes["release"]; cmd != "" && c.sched != nil {
@@ -252,4 +255,12 @@ func (c *Controller) RunAttached(ctx context.Context, req RunRequest) (int, erro
 		return 0, controller.Errorf(controller.ErrInvalid, "this server runs no apps (no container runtime)")
 	}
 	return c.sched.RunAttached(ctx, req.App, req.Command, req.Stdio, req.Resize)
+}
+
+// note records a deploy step in the app's event stream (paas logs shows it
+// as paas[build]).
+func (c *Controller) note(app, format string, args ...any) {
+	if c.sched != nil {
+		c.sched.Note(app, "build", fmt.Sprintf(format, args...))
+	}
 }

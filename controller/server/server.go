@@ -158,7 +158,7 @@ func Open(ctx context.Context, opt Options) (*Controller, error) {
 		events = func(app string) []controller.Event {
 			var out []controller.Event
 			for _, e := range c.sched.Events(app) {
-				out = append(out, controller.Event{Time: e.Time, Message: e.Message})
+				out = append(out, controller.Event{Time: e.Time, Source: e.Source, Message: e.Message})
 			}
 			return out
 		}

@@ -3,6 +3,7 @@
 //
 //	2026-11-22T21:00:00Z app[web.1]: listening on 5000
 //	2026-11-22T21:00:01Z paas[scheduler]: web.1 of v3 is healthy
+//	2026-11-22T21:00:02Z paas[build]: build 4 succeeded in 2.8s (paas/shop:build-4)
 //
 // and follows them as they grow.
 package logs
@@ -157,7 +158,11 @@ func Write(ctx context.Context, w io.Writer, o Options) error {
 		if o.Events != nil && o.Process == "" {
 			for _, e := range o.Events() {
 				if e.Time.After(lastEvent) {
-					out = append(out, line{t: e.Time, text: "paas[scheduler]: " + e.Message})
+					src := e.Source
+					if src == "" {
+						src = "scheduler"
+					}
+					out = append(out, line{t: e.Time, text: "paas[" + src + "]: " + e.Message})
 					lastEvent = e.Time
 				}
 			}

@@ -67,6 +67,7 @@ type Options struct {
 type Event struct {
 	Time    time.Time
 	App     string
+	Source  string // "scheduler", or what Note was given ("build")
 	Message string
 }
 
@@ -154,8 +155,19 @@ func (s *Scheduler) Events(app string) []Event {
 }
 
 func (s *Scheduler) event(app, format string, args ...any) {
-	e := Event{Time: s.clock().UTC(), App: app, Message: fmt.Sprintf(format, args...)}
-	s.log.Info(e.Message, "app", app)
+	s.record(Event{Time: s.clock().UTC(), App: app, Source: "scheduler", Message: fmt.Sprintf(format, args...)})
+}
+
+// Note records an event of another part of the platform in an app's event
+// stream, which paas logs shows as "paas[source]: message": the deployer's
+// builds ("build").
+func (s *Scheduler) Note(app, source, message string) {
+	s.record(Event{Time: s.clock().UTC(), App: app, Source: source, Message: message})
+}
+
+func (s *Scheduler) record(e Event) {
+	app := e.App
+	s.log.Info(e.Message, "app", app, "source", e.Source)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.events = append(s.events, e)

@@ -349,7 +349,10 @@ func (r *runner) runCommand() *cobra.Command {
 When standard input is a terminal (or with --tty), the command gets a terminal of
 its own over SSH, as git push uses (your SSH key, the app's git host and port);
 set PAAS_SSH_COMMAND to change the ssh command, as GIT_SSH_COMMAND does for git.
-Otherwise its output comes back over the API, and paas exits with its exit code.`,
+Otherwise its output comes back over the API, and paas exits with its exit code.
+
+One argument is a shell command line, run with /bin/sh -c ('echo $HOME | wc -c');
+several are a command and its arguments, each passed as it is (python3 -c 'print(1)').`,
 		GroupID: groupDeploy,
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -362,9 +365,9 @@ Otherwise its output comes back over the API, and paas exits with its exit code.
 				stdinTTY = true
 			}
 			if !detached && (tty || stdinTTY) {
-				return r.runOverSSH(cmd.Context(), c, app, strings.Join(args, " "), tty)
+				return r.runOverSSH(cmd.Context(), c, app, commandLine(args), tty)
 			}
-			code, err := c.Run(cmd.Context(), app, strings.Join(args, " "), detached, r.env.Stdout)
+			code, err := c.Run(cmd.Context(), app, commandLine(args), detached, r.env.Stdout)
 			if err != nil {
 				return err
 			}

@@ -258,3 +258,18 @@ func TestAndList(t *testing.T) {
 		})
 	}
 }
+
+func TestCommandLine(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"echo $HOME | wc -c"}, "echo $HOME | wc -c"},
+		{[]string{"python3", "-c", `import os; print(os.environ["PAAS_PROCESS"])`}, `python3 -c 'import os; print(os.environ["PAAS_PROCESS"])'`},
+		{[]string{"echo", "it's", "", "a=b"}, `echo 'it'\''s' '' a=b`},
+	} {
+		if got := commandLine(c.args); got != c.want {
+			t.Errorf("commandLine(%q) = %s, want %s", c.args, got, c.want)
+		}
+	}
+}
