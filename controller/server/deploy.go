@@ -27,6 +27,10 @@ type BuildRequest struct {
 	Source    io.Reader         // tar stream of the tree
 	BuildArgs map[string]string // the app's config vars
 	Output    io.Writer         // build output, for the pusher
+	// Buildpacks are the app's custom buildpacks, each a tar archive
+	// (gzipped or not) of its directory, in the order they run; if any,
+	// they replace the built-in ones for a source without a Dockerfile.
+	Buildpacks [][]byte
 }
 
 // Pruner deletes an app's images but those in keep. A Builder may be one;
@@ -111,6 +115,10 @@ func (c *Controller) Deploy(ctx context.Context, req DeployRequest) (controller.
 	if err != nil {
 		return controller.Release{}, err
 	}
+	bps, err := c.store.BuildpackArchives(ctx, req.App)
+	if err != nil {
+		return controller.Release{}, err
+	}
 	b, err := c.store.CreateBuild(ctx, who, req.App, req.Rev)
 	if err != nil {
 		return controller.Release{}, err
@@ -124,7 +132,7 @@ func (c *Controller) Deploy(ctx context.Context, req DeployRequest) (controller.
 	fmt.Fprintf(out, "-----> Building %s from %s (build %d)\n", req.App, short, b.ID)
 	c.note(req.App, "build %d of %s started by %s", b.ID, short, req.User)
 	start := time.Now()
-	res, berr := c.opt.Builder.Build(ctx, BuildRequest{App: req.App, Tag: fmt.Sprintf("build-%d", b.ID), Source: req.Source, BuildArgs: cfg, Output: out})
+	res, berr := c.opt.Builder.Build(ctx, BuildRequest{App: req.App, Tag: fmt.Sprintf("build-%d", b.ID), Source: req.Source, BuildArgs: cfg, Buildpacks: bps, Output: out})
 	fctx := context.WithoutCancel(ctx)
 	if berr != nil {
 		_, _ = c.store.FinishBuild(fctx, b.ID, controller.BuildFailed, "", "")

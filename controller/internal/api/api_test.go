@@ -140,6 +140,9 @@ func (e *env) fixture(role string) map[string]string {
 	must(err)
 	_, err = e.st.AddCert(ctx, owner, app, ci)
 	must(err)
+	_, err = e.st.AddBuildpack(ctx, owner, app, "mine", testBuildpackArchive(t, "", false))
+	must(err)
+	bpBody, _ := json.Marshal(controller.NewBuildpack{Name: "added", Archive: testBuildpackArchive(t, "", false)})
 	newCertPEM, newKeyPEM := selfSigned(t, app+".localhost")
 	certBody, _ := json.Marshal(controller.NewCert{CertPEM: newCertPEM, KeyPEM: newKeyPEM})
 	// Keys and tokens belong to whoever deletes them; callers with no
@@ -173,6 +176,7 @@ func (e *env) fixture(role string) map[string]string {
 		"newuser":   fmt.Sprintf("nu%d", n),
 		"pubkey":    newKey(t),
 		"certbody":  string(certBody),
+		"bpbody":    string(bpBody),
 		"selftoken": selfToken,
 		"buildid":   fmt.Sprint(b.ID),
 	}
@@ -250,6 +254,9 @@ func TestAuthorizationMatrix(t *testing.T) {
 		{"GET /v1/apps/{app}/certs", "/v1/apps/{app}/certs", "", members},
 		{"POST /v1/apps/{app}/certs", "/v1/apps/{app}/certs", `{certbody}`, members},
 		{"DELETE /v1/apps/{app}/certs/{name}", "/v1/apps/{app}/certs/{domain}", "", members},
+		{"GET /v1/apps/{app}/buildpacks", "/v1/apps/{app}/buildpacks", "", members},
+		{"POST /v1/apps/{app}/buildpacks", "/v1/apps/{app}/buildpacks", `{bpbody}`, members},
+		{"DELETE /v1/apps/{app}/buildpacks/{name}", "/v1/apps/{app}/buildpacks/mine", "", members},
 		{"GET /v1/apps/{app}/healthchecks", "/v1/apps/{app}/healthchecks", "", members},
 		{"PUT /v1/apps/{app}/healthchecks/{type}", "/v1/apps/{app}/healthchecks/web", `{"path":"/health","timeout":2,"attempts":5}`, members},
 		{"DELETE /v1/apps/{app}/healthchecks/{type}", "/v1/apps/{app}/healthchecks/worker", "", members},

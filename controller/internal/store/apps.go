@@ -182,7 +182,7 @@ func (s *Store) DestroyApp(ctx context.Context, who Actor, name string) error {
 		if err != nil {
 			return err
 		}
-		for _, m := range []any{&collaborator{}, &configVar{}, &build{}, &release{}, &process{}, &domain{}, &healthCheck{}, &cert{}} {
+		for _, m := range []any{&collaborator{}, &configVar{}, &build{}, &release{}, &process{}, &domain{}, &healthCheck{}, &cert{}, &appBuildpack{}} {
 			if err := tx.Where("app_id = ?", a.ID).Delete(m).Error; err != nil {
 				return err
 			}

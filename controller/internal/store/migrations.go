@@ -18,6 +18,7 @@ func migrations() []*gormigrate.Migration {
 		{ID: "0003_health_checks", Migrate: migrateHealthChecks},
 		{ID: "0004_certs", Migrate: migrateCerts},
 		{ID: "0005_passwords_sessions", Migrate: migratePasswordsSessions},
+		{ID: "0006_app_buildpacks", Migrate: migrateAppBuildpacks},
 		{ID: "0007_app_http_settings", Migrate: migrateAppHTTPSettings},
 	}
 }

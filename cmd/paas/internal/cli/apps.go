@@ -142,6 +142,7 @@ func (r *runner) addAppCommands(root *cobra.Command) {
 	r.addAccessCommands(root)
 	r.addDomainCommands(root)
 	r.addCertCommands(root)
+	r.addBuildpackCommands(root)
 	r.addHTTPCommands(root)
 }
 

@@ -2,7 +2,10 @@ package serve
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -14,7 +17,24 @@ import (
 type builderAdapter struct{ b *builder.Builder }
 
 func (a builderAdapter) Build(ctx context.Context, req server.BuildRequest) (server.BuildResult, error) {
-	res, err := a.b.Build(ctx, builder.Request{App: req.App, Tag: req.Tag, Tar: req.Source, BuildArgs: req.BuildArgs, Output: req.Output})
+	// The builder takes buildpacks as host paths: the app's archives go
+	// into a directory of this build's own.
+	var bps []string
+	if len(req.Buildpacks) > 0 {
+		dir, err := os.MkdirTemp("", "paas-app-buildpacks-")
+		if err != nil {
+			return server.BuildResult{}, err
+		}
+		defer os.RemoveAll(dir)
+		for i, arch := range req.Buildpacks {
+			p := filepath.Join(dir, fmt.Sprintf("%d.tar", i+1))
+			if err := os.WriteFile(p, arch, 0o600); err != nil {
+				return server.BuildResult{}, err
+			}
+			bps = append(bps, p)
+		}
+	}
+	res, err := a.b.Build(ctx, builder.Request{App: req.App, Tag: req.Tag, Tar: req.Source, BuildArgs: req.BuildArgs, Buildpacks: bps, Output: req.Output})
 	if err != nil {
 		return server.BuildResult{}, err
 	}
