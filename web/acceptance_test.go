@@ -42,8 +42,8 @@ CMD (i=0; while true; do i=$((i+1)); echo "tick $i from $PAAS_PROCESS <b id=logm
 // from 1 to 2 and see two healthy instances appear without reloading; set
 // a config var and see release vN+1; roll back and see the old release's
 // image and config current again; see a line the app prints arrive in the
-// live log view; see its requests in the charts; read its build's output;
-// sign out. Each step is screenshot at desktop and phone width into
+// live log view; see its requests in the charts; push again with the page
+// open and watch the build's output and the rollout's steps; sign out. Each step is screenshot at desktop and phone width into
 // artifactDir.
 func TestDashboardAcceptance(t *testing.T) {
 	sock := testenv.Containerd(t)
@@ -74,7 +74,7 @@ func TestDashboardAcceptance(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.destroyApp(t, c, cc, "shop") })
-	gitPushApp(t, c, "shop")
+	push := gitPushApp(t, c, "shop")
 	waitHealthy(t, c, "shop", 1)
 	// Some traffic through the router, for the charts: pages and a 404.
 	statuses := map[int]int{}
@@ -230,17 +230,37 @@ func TestDashboardAcceptance(t *testing.T) {
 	}
 	shot("08-metrics", "#metrics")
 
-	// 8. The build of the push, with its full output.
-	b.waitText(`#builds tr[data-build]`, "succeeded")
-	b.click(`#builds tr[data-build] button[id^="build-log-"]`)
-	b.waitText("#build-log", "-----> Building shop from")
+	// 8. A push while the page is open: its build output and its rollout
+	// steps show as they happen, and its build stays in the history.
+	b.must(b.exec(nil, `window.scrollTo(0, 0);`))
+	pushed := make(chan error, 1)
+	go func() {
+		out, err := push("hello again")
+		if err != nil {
+			err = fmt.Errorf("%v\n%s", err, out)
+		}
+		pushed <- err
+	}()
+	b.waitForD(60*time.Second, "the running build's output to open by itself", func() (bool, string) {
+		got := b.text("#build-log")
+		return strings.Contains(got, "-----> Building shop from"), b.text("#builds-body")
+	})
 	b.waitText("#build-log", "build step says <i id=buildmarkup>hi</i>")
-	b.waitText("#build-log", "is live")
+	b.waitForD(90*time.Second, "the second push to go live in the page", func() (bool, string) {
+		got := b.text("#build-log")
+		return strings.Contains(got, "is live"), got
+	})
+	if err := <-pushed; err != nil {
+		t.Fatalf("second push: %v", err)
+	}
+	b.waitText("#events", "is live")
+	b.waitText(`#builds tr[data-build="2"]`, "succeeded")
 	b.must(b.exec(&injected, `return document.getElementById('buildmarkup') !== null;`))
 	if injected {
 		t.Error("build output's markup became part of the page")
 	}
-	shot("09-build-log", "#builds")
+	shot("09-push-build-log", "#builds")
+	shot("09-push-activity", "#activity")
 
 	// 9. Sign out.
 	b.click("#signout")
@@ -268,8 +288,9 @@ func lastTick(text string) string {
 }
 
 // gitPushApp deploys the Dockerfile app to app by git push over SSH, with
-// a new key added to the admin, and returns the push's output.
-func gitPushApp(t *testing.T, c *controller.Client, app string) string {
+// a new key added to the admin. It returns a function that commits a
+// change of the served page and pushes again, returning git's output.
+func gitPushApp(t *testing.T, c *controller.Client, app string) func(page string) (string, error) {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -295,26 +316,44 @@ func gitPushApp(t *testing.T, c *controller.Client, app string) string {
 	if err := os.WriteFile(filepath.Join(src, "Dockerfile"), []byte(dockerfile), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	git := func(args ...string) string {
-		t.Helper()
+	// run runs git in the repository; it may be called from another goroutine.
+	run := func(args ...string) (string, error) {
 		cmd := exec.Command("git", args...)
 		cmd.Dir = src
 		cmd.Env = append(os.Environ(), "HOME="+dir, "GIT_CEILING_DIRECTORIES="+dir,
 			"GIT_SSH_COMMAND=ssh -i "+key+" -o IdentitiesOnly=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR")
 		out, err := cmd.CombinedOutput()
 		if err != nil {
-			t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
+			return string(out), fmt.Errorf("git %s: %v\n%s", strings.Join(args, " "), err, out)
 		}
-		return string(out)
+		return string(out), nil
 	}
-	git("init", "-q", "-b", "main")
-	git("add", "-A")
-	git("-c", "user.name=dev", "-c", "user.email=dev@example.com", "commit", "-q", "-m", "first")
-	git("remote", "add", "paas", a.GitURL)
-	start := time.Now()
-	out := git("push", "paas", "main")
-	t.Logf("git push took %v", time.Since(start).Round(100*time.Millisecond))
-	return out
+	commitAndPush := func(msg string) (string, error) {
+		for _, args := range [][]string{{"add", "-A"}, {"-c", "user.name=dev", "-c", "user.email=dev@example.com", "commit", "-q", "-m", msg}} {
+			if out, err := run(args...); err != nil {
+				return out, err
+			}
+		}
+		start := time.Now()
+		out, err := run("push", "paas", "main")
+		t.Logf("git push (%s) took %v", msg, time.Since(start).Round(100*time.Millisecond))
+		return out, err
+	}
+	for _, args := range [][]string{{"init", "-q", "-b", "main"}, {"remote", "add", "paas", a.GitURL}} {
+		if _, err := run(args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := commitAndPush("first"); err != nil {
+		t.Fatal(err)
+	}
+	return func(page string) (string, error) {
+		df := strings.Replace(dockerfile, "hello from the shop", page, 1)
+		if err := os.WriteFile(filepath.Join(src, "Dockerfile"), []byte(df), 0o644); err != nil {
+			return "", err
+		}
+		return commitAndPush("change the page")
+	}
 }
 
 // waitHealthy waits until app has n healthy running instances.

@@ -803,12 +803,18 @@
 
     // Builds: history, and the full output of one.
     let openBuild = 0;
+    const closedBuilds = new Set(); // builds whose output the user closed
     const buildLog = h('pre', { class: 'logs buildlog', id: 'build-log', tabindex: '0', 'aria-label': 'Build output', hidden: true });
     async function loadBuilds() {
       const s = sections.builds;
       let bs;
       try { bs = await api('GET', appPath(name, 'builds')); } catch (e) { message(s.msg, e.message); return; }
       runningBuild = (bs.find((b) => b.status === 'running') || {}).id || 0;
+      // A push in progress: show its output as it comes, unless closed.
+      if (runningBuild && !openBuild && !closedBuilds.has(runningBuild)) {
+        openBuild = runningBuild;
+        loadBuildLog();
+      }
       update(s.body, [bs.map((b) => [b.id, b.status]), openBuild], () => {
         const rows = bs.slice(0, 20).map((b) => h('tr', { 'data-build': b.id },
           h('th', { scope: 'row' }, String(b.id)),
@@ -819,13 +825,21 @@
           h('td', { class: 'hide-phone num' }, b.finished_at ? Math.round((new Date(b.finished_at) - new Date(b.created_at)) / 1000) + ' s' : '—'),
           h('td', { class: 'actions' }, h('button', {
             type: 'button', id: 'build-log-' + b.id, 'aria-expanded': String(openBuild === b.id), 'aria-controls': 'build-log',
-            onclick: () => { openBuild = openBuild === b.id ? 0 : b.id; loadBuilds(); loadBuildLog(); },
+            onclick: () => {
+              if (openBuild === b.id) closedBuilds.add(b.id);
+              openBuild = openBuild === b.id ? 0 : b.id;
+              loadBuilds();
+              loadBuildLog();
+            },
           }, openBuild === b.id ? 'Hide output' : 'Output'))));
         replace(s.body, table(['Build', 'Commit', 'Status', h('th', { scope: 'col', class: 'hide-phone' }, 'By'), 'Started',
           h('th', { scope: 'col', class: 'hide-phone num' }, 'Took'), h('th', { scope: 'col' }, h('span', { class: 'visually-hidden' }, 'Actions'))],
         rows, 'No builds yet: git push to build and deploy.'), buildLog);
       }, true);
-      if (openBuild && bs.some((b) => b.id === openBuild && b.status === 'running')) loadBuildLog();
+      // The open build's output grows while it runs, and after: the push's
+      // rollout is written to it too. Read it again until two minutes after.
+      const open = bs.find((b) => b.id === openBuild);
+      if (open && (open.status === 'running' || Date.now() - new Date(open.finished_at) < 120000)) loadBuildLog();
     }
     async function loadBuildLog() {
       buildLog.hidden = !openBuild;
