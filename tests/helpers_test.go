@@ -187,7 +187,7 @@ func startServer(t testing.TB, opt serverOptions) *testServer {
 	}()
 	t.Cleanup(func() {
 		s.stop(t)
-		if t.Failed() {
+		if t.Failed() || os.Getenv("PAAS_TEST_SERVER_LOG") != "" {
 			t.Logf("log of the paas server on %s:\n%s", s.url, s.stderr.String())
 		}
 	})

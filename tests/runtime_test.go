@@ -37,10 +37,13 @@ func runtimeServer(t *testing.T, dataDir, ns string, extra ...string) *testServe
 	// Bridges and subnets of its own for each server: reusing one right
 	// after it was deleted can meet stale neighbour entries.
 	n := servers.Add(1)
+	// Subnets start at a number taken from the process, so that two test
+	// runs going on at once on one machine are unlikely to share one.
+	sub := (int64(os.Getpid()) + n) % 250
 	args := append([]string{
-		"--bridge", fmt.Sprintf("ptste%d-%d", os.Getpid()%10000, n), "--subnet", fmt.Sprintf("10.235.%d.0/24", n%250),
+		"--bridge", fmt.Sprintf("ptste%d-%d", os.Getpid()%10000, n), "--subnet", fmt.Sprintf("10.235.%d.0/24", sub),
 		"--stop-grace", "2s", "--health-timeout", "20s",
-		"--build-bridge", fmt.Sprintf("ptstf%d-%d", os.Getpid()%10000, n), "--build-subnet", fmt.Sprintf("10.237.%d.0/24", n%250),
+		"--build-bridge", fmt.Sprintf("ptstf%d-%d", os.Getpid()%10000, n), "--build-subnet", fmt.Sprintf("10.237.%d.0/24", sub),
 		"--cni-plugin-dir", "/usr/lib/cni",
 	}, extra...)
 	return startServer(t, serverOptions{containerd: sock, dataDir: dataDir, namespace: ns, extra: args})
