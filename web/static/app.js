@@ -818,7 +818,7 @@
       update(s.body, [bs.map((b) => [b.id, b.status]), openBuild], () => {
         const rows = bs.slice(0, 20).map((b) => h('tr', { 'data-build': b.id },
           h('th', { scope: 'row' }, String(b.id)),
-          h('td', { class: 'mono' }, (b.rev || '').slice(0, 7)),
+          h('td', { class: 'mono hide-phone' }, (b.rev || '').slice(0, 7)),
           h('td', {}, badge(b.status, b.status === 'succeeded' ? 'ok' : b.status === 'failed' ? 'bad' : 'warn')),
           h('td', { class: 'hide-phone' }, b.created_by),
           h('td', {}, timeEl(b.created_at)),
@@ -831,8 +831,8 @@
               loadBuilds();
               loadBuildLog();
             },
-          }, openBuild === b.id ? 'Hide output' : 'Output'))));
-        replace(s.body, table(['Build', 'Commit', 'Status', h('th', { scope: 'col', class: 'hide-phone' }, 'By'), 'Started',
+          }, openBuild === b.id ? 'Close' : 'Output'))));
+        replace(s.body, table(['Build', h('th', { scope: 'col', class: 'hide-phone' }, 'Commit'), 'Status', h('th', { scope: 'col', class: 'hide-phone' }, 'By'), 'Started',
           h('th', { scope: 'col', class: 'hide-phone num' }, 'Took'), h('th', { scope: 'col' }, h('span', { class: 'visually-hidden' }, 'Actions'))],
         rows, 'No builds yet: git push to build and deploy.'), buildLog);
       }, true);
@@ -848,8 +848,10 @@
         const resp = await request('GET', appPath(name, 'builds', String(openBuild), 'log'));
         const text = await resp.text();
         const atBottom = buildLog.scrollHeight - buildLog.scrollTop - buildLog.clientHeight < 24;
-        buildLog.textContent = text || '(no output yet)';
-        if (atBottom) buildLog.scrollTop = buildLog.scrollHeight;
+        const fresh = buildLog.dataset.build !== String(openBuild);
+        buildLog.dataset.build = String(openBuild);
+        if (buildLog.textContent !== text) buildLog.textContent = text || '(no output yet)';
+        if (atBottom || fresh) buildLog.scrollTop = buildLog.scrollHeight;
       } catch (e) { buildLog.textContent = e.message; }
     }
 
