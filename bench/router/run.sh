@@ -7,10 +7,20 @@
 # ("stdlib"). Prints requests/s and p50/p99 latency for each, the proxy's
 # CPU time per request (user+system, which other load on the machine does
 # not skew as it does throughput), and the router/nginx ratios (goal:
-# throughput >= 0.95x nginx, p99 <= 1.2x nginx).
+# throughput >= 0.95x nginx, p99 <= 1.2x nginx). Last, it times a routing
+# table update with 10,000 apps (BenchmarkUpdate10000Apps in router/).
 #
 # Usage: bench/router/run.sh            (from anywhere in the repository)
 # Env:   DURATION=5s ROUNDS=3 CONNECTIONS=64 THREADS=1 WARMUP=2s BASE_PORT=18080
+#        WORKERS=$(nproc) ROUTER_GOGC=  (GOGC for the Go proxies; unset: Go's 100)
+#
+# Fairness: nginx runs WORKERS worker processes and the Go proxies
+# (router, stdlib) run with GOMAXPROCS=WORKERS, so each may use the same
+# number of cores at once; the backend and wrk share the same cores. nginx
+# keeps client and upstream connections open for as many requests as the
+# Go proxies do (keepalive_requests raised from its default of 1000, which
+# would make it reconnect every 1000 requests). Neither writes an access
+# log (the router's access-log hook is not set here, and nginx's is off).
 #
 # The three targets are measured in turn, ROUNDS times, and each figure is
 # the median of its rounds, so that a burst of other load on the machine
@@ -26,6 +36,7 @@ CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-1}
 WARMUP=${WARMUP:-2s}
 BASE_PORT=${BASE_PORT:-18080}
+WORKERS=${WORKERS:-$(nproc)}
 BACKEND=127.0.0.1:$((BASE_PORT + 1))
 ROUTER=127.0.0.1:$((BASE_PORT + 2))
 NGINX=127.0.0.1:$((BASE_PORT + 3))
@@ -69,14 +80,14 @@ wait_port() { # wait_port ADDR: up to 5 s for a listener
 }
 
 "$work/benchrouter" backend -addr "$BACKEND" & pids+=($!)
-"$work/benchrouter" router -addr "$ROUTER" -backend "$BACKEND" -host "$HOST" & pids+=($!)
+env GOMAXPROCS=$WORKERS ${ROUTER_GOGC:+GOGC=$ROUTER_GOGC} "$work/benchrouter" router -addr "$ROUTER" -backend "$BACKEND" -host "$HOST" & pids+=($!)
 router_pid=$!
-"$work/benchrouter" bare -addr "$BARE" -backend "$BACKEND" & pids+=($!)
+env GOMAXPROCS=$WORKERS ${ROUTER_GOGC:+GOGC=$ROUTER_GOGC} "$work/benchrouter" bare -addr "$BARE" -backend "$BACKEND" & pids+=($!)
 bare_pid=$!
 
 mkdir -p "$work/nginx"
 cat >"$work/nginx/nginx.conf" <<EOF
-worker_processes auto;
+worker_processes $WORKERS;
 pid $work/nginx/nginx.pid;
 error_log $work/nginx/error.log warn;
 events { worker_connections 4096; }
@@ -90,7 +101,9 @@ http {
 	upstream app {
 		server $BACKEND;
 		keepalive 256;
+		keepalive_requests 1000000000;
 	}
+	keepalive_requests 1000000000;
 	server {
 		listen $NGINX;
 		server_name $HOST;
@@ -172,7 +185,8 @@ for n in direct router nginx stdlib; do
 	[ -n "${CPU[$n]:-}" ] && CPU[$n]=$(median "${CPU[$n]}")
 done
 
-echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION, median of $ROUNDS rounds, $(nproc) cores, everything on 127.0.0.1"
+echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION, median of $ROUNDS rounds, $(nproc) cores, everything on 127.0.0.1;"
+echo "nginx worker_processes $WORKERS, Go proxies GOMAXPROCS=$WORKERS GOGC=${ROUTER_GOGC:-100}"
 printf '%-8s %12s %10s %10s %16s\n' "" "requests/s" "p50 ms" "p99 ms" "proxy CPU us/req"
 for n in direct router nginx stdlib; do
 	printf '%-8s %12.0f %10.3f %10.3f %16s\n' "$n" "${RPS[$n]}" "${P50[$n]}" "${P99[$n]}" "${CPU[$n]:--}"
@@ -180,3 +194,8 @@ done
 awk -v r="${RPS[router]}" -v n="${RPS[nginx]}" -v rp="${P99[router]}" -v np="${P99[nginx]}" \
 	-v r5="${P50[router]}" -v n5="${P50[nginx]}" -v rc="${CPU[router]}" -v nc="${CPU[nginx]}" 'BEGIN {
 	printf "router/nginx: throughput %.2fx (goal >= 0.95x), p50 %.2fx, p99 %.2fx (goal <= 1.2x), CPU per request %.2fx\n", r / n, r5 / n5, rp / np, rc / nc }'
+
+# A whole-table swap with 10,000 apps (20,000 host names, 100 wildcards,
+# 30,000 endpoints), built and swapped in while nothing else runs.
+go test -run '^$' -bench '^BenchmarkUpdate10000Apps$' -benchtime 5x ./router/ |
+	awk '/^BenchmarkUpdate10000Apps/ {printf "table update, 10,000 apps: %.0f ms (mean of %d; %.0f MB and %d allocations each)\n", $3 / 1e6, $2, $5 / 1e6, $7}'

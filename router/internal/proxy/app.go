@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/httputil"
 	"net/url"
 	"strconv"
 	"sync"
@@ -40,8 +41,9 @@ type backend struct {
 	app  *app
 	ep   controller.Endpoint
 	url  *url.URL
-	name string // unique within the balancer
-	down bool   // guarded by app.mu
+	rp   httputil.ReverseProxy // p's, rewriting to url
+	name string                // unique within the balancer
+	down bool                  // guarded by app.mu
 }
 
 func (p *Proxy) newApp(ar controller.AppRoute) *app {
@@ -62,7 +64,9 @@ func (p *Proxy) newApp(ar controller.AppRoute) *app {
 			ep:   ep,
 			url:  &url.URL{Scheme: "http", Host: ep.Address},
 			name: strconv.Itoa(i) + " " + ep.Instance,
+			rp:   *p.rp,
 		}
+		b.rp.Rewrite = b.rewrite
 		lb.AddService(b.name, b, nil)
 		n++
 	}
@@ -94,35 +98,33 @@ func (a *app) markDown(b *backend, cooldown time.Duration) {
 	})
 }
 
-// reqState is what the parts of one proxied request share, through the
-// request's context.
+// reqState is what the parts of one proxied request share. It is the
+// ResponseWriter handed down the balancer, so the backend and the reverse
+// proxy's error handler find it without a context value (each
+// Request.WithContext copies the request).
 type reqState struct {
+	statusWriter
 	in        *http.Request // the request handed to the balancer
 	backend   *backend      // the endpoint tried last
 	requestID string
-	port      string // X-Forwarded-Port
-	sw        *statusWriter
 	body      *bodyReader // nil when the request has no body
 	retried   bool
 }
 
-type stateKey struct{}
-
-func stateOf(r *http.Request) *reqState { return r.Context().Value(stateKey{}).(*reqState) }
-
 func (a *app) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	st := &reqState{requestID: requestID(r.Header.Get("X-Request-Id")), port: forwardedPort(r)}
-	sw := &statusWriter{ResponseWriter: w}
-	st.sw = sw
+	st := &reqState{statusWriter: statusWriter{ResponseWriter: w}, in: r, requestID: requestID(r.Header.Get("X-Request-Id"))}
 	switch {
 	case a.lb == nil || !a.anyUp():
 		w.Header()["Retry-After"] = []string{"5"}
-		writeError(sw, r, http.StatusServiceUnavailable, st.requestID)
+		writeError(st, r, http.StatusServiceUnavailable, st.requestID)
 	case a.maxBody >= 0 && r.ContentLength > a.maxBody:
-		writeError(sw, r, http.StatusRequestEntityTooLarge, st.requestID)
+		writeError(st, r, http.StatusRequestEntityTooLarge, st.requestID)
 	default:
-		r = r.WithContext(context.WithValue(r.Context(), stateKey{}, st))
+		// The reverse proxy copies these into the outbound request; rewrite
+		// puts them back if the client named them in Connection.
+		r.Header["X-Request-Id"] = []string{st.requestID}
+		r.Header["X-Forwarded-Port"] = []string{forwardedPort(r)}
 		if r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 {
 			rc := r.Body
 			if a.maxBody >= 0 {
@@ -134,15 +136,14 @@ func (a *app) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 			r.Body = st.body
 		}
-		st.in = r
-		a.lb.ServeHTTP(sw, r)
+		a.lb.ServeHTTP(st, r)
 	}
-	status := sw.status
+	status := st.status
 	if status == 0 {
 		status = http.StatusOK
 	}
 	d := time.Since(start)
-	a.metrics.observe(status, sw.bytes, d)
+	a.metrics.observe(status, st.bytes, d)
 	if a.p.cfg.AccessLog != nil {
 		e := Entry{
 			Time:       start,
@@ -151,7 +152,7 @@ func (a *app) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			Host:       r.Host,
 			Path:       r.URL.Path,
 			Status:     status,
-			Bytes:      sw.bytes,
+			Bytes:      st.bytes,
 			Duration:   d,
 			RequestID:  st.requestID,
 			RemoteAddr: r.RemoteAddr,
@@ -163,9 +164,25 @@ func (a *app) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// ServeHTTP proxies r to b. w is the request's *reqState: only app's
+// balancer calls it.
 func (b *backend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	stateOf(r).backend = b
-	b.app.p.rp.ServeHTTP(w, r)
+	w.(*reqState).backend = b
+	b.rp.ServeHTTP(w, r)
+}
+
+// rewrite makes the outbound request for b.
+func (b *backend) rewrite(pr *httputil.ProxyRequest) {
+	pr.SetURL(b.url)
+	pr.Out.Host = pr.In.Host // the app sees the host the client asked for
+	pr.SetXForwarded()       // For (client IP only: inbound X-Forwarded-* is not trusted), Host, Proto
+	// Set by app.ServeHTTP on the inbound request, and copied unless the
+	// client listed them as hop-by-hop.
+	for _, k := range [...]string{"X-Forwarded-Port", "X-Request-Id"} {
+		if _, ok := pr.Out.Header[k]; !ok {
+			pr.Out.Header[k] = pr.In.Header[k]
+		}
+	}
 }
 
 // requestID returns in if it is a sane request id, else a new one.

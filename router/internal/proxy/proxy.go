@@ -80,8 +80,8 @@ func New(cfg Config) *Proxy {
 			// Response headers are not bounded in time: long polls are apps' business.
 		},
 	}
+	// Each backend has a copy, with a Rewrite of its own.
 	p.rp = &httputil.ReverseProxy{
-		Rewrite:   p.rewrite,
 		Transport: p.transport,
 		// 0, not -1: ReverseProxy already flushes every write of an SSE
 		// (text/event-stream) or unknown-length (chunked, streamed) response;
@@ -110,20 +110,12 @@ func (p *Proxy) Retain(t controller.RoutingTable) {
 	p.transport.retain(keep)
 }
 
-func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
-	st := stateOf(pr.In)
-	pr.SetURL(st.backend.url)
-	pr.Out.Host = pr.In.Host // the app sees the host the client asked for
-	pr.SetXForwarded()       // For (client IP only: inbound X-Forwarded-* is not trusted), Host, Proto
-	pr.Out.Header["X-Forwarded-Port"] = []string{st.port}
-	pr.Out.Header["X-Request-Id"] = []string{st.requestID}
-}
-
 // proxyError runs when the round trip to an endpoint failed. Nothing has
-// been written to w yet. r is the outbound request, already rewritten and
-// with its body closed by the transport; a retry starts from st.in.
+// been written to w, the request's *reqState, yet. r is the outbound
+// request, already rewritten and with its body closed by the transport; a
+// retry starts from st.in.
 func (p *Proxy) proxyError(w http.ResponseWriter, r *http.Request, err error) {
-	st := stateOf(r)
+	st := w.(*reqState)
 	b := st.backend
 	if isDialError(err) && r.Context().Err() == nil {
 		// Nothing reached the endpoint, so the request can go to another
@@ -145,7 +137,7 @@ func (p *Proxy) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 		p.cfg.Logger.Debug("client stalled sending the body", "app", b.app.name, "err", err)
 		writeError(w, r, http.StatusRequestTimeout, st.requestID)
 	case r.Context().Err() != nil || errors.Is(err, context.Canceled):
-		st.sw.status = statusClientGone // the client left; nobody reads an answer
+		st.status = statusClientGone // the client left; nobody reads an answer
 	default:
 		p.cfg.Logger.Warn("endpoint failed", "app", b.app.name, "instance", b.ep.Instance, "address", b.ep.Address, "err", err)
 		writeError(w, r, http.StatusBadGateway, st.requestID)

@@ -2,8 +2,15 @@ package proxy
 
 import (
 	"crypto/tls"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
+
+	"github.com/traefik/traefik/v2/pkg/middlewares/requestdecorator"
+
+	"paas/controller"
 )
 
 func TestRequestID(t *testing.T) {
@@ -101,5 +108,61 @@ func TestHostname(t *testing.T) {
 		if got := hostname.MatchString(tt.in); got != tt.want {
 			t.Errorf("hostname.MatchString(%q) = %v, want %v", tt.in, got, tt.want)
 		}
+	}
+}
+
+func TestCanonicalHost(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"a.localhost", "a.localhost"},
+		{"A.LocalHost:8080", "a.localhost"},
+		{"a.example.com.", "a.example.com"},
+		{"a.example.com.:80", "a.example.com"},
+		{"[::1]:8443", "::1"},
+		{"[::1]", "::1"},
+		{" a.localhost ", "a.localhost"},
+		{"", ""},
+	}
+	for _, tt := range tests {
+		if got := canonicalHost(tt.in); got != tt.want {
+			t.Errorf("canonicalHost(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+		// The same host as traefik's request decorator, which the wildcard
+		// muxer matches on, less a trailing dot.
+		var dec string
+		requestdecorator.New(nil).ServeHTTP(nil, &http.Request{Host: tt.in}, func(_ http.ResponseWriter, r *http.Request) {
+			dec = strings.TrimSuffix(requestdecorator.GetCanonizedHost(r.Context()), ".")
+		})
+		if dec != tt.want {
+			t.Errorf("requestdecorator canonicalises %q to %q, canonicalHost to %q", tt.in, dec, tt.want)
+		}
+	}
+}
+
+// A client that names X-Request-Id or X-Forwarded-Port as hop-by-hop
+// headers (Connection) does not keep them from the backend.
+func TestForwardedHeadersNotHopByHop(t *testing.T) {
+	seen := make(chan http.Header, 1)
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { seen <- r.Header.Clone() }))
+	defer be.Close()
+	p := New(Config{Logger: slog.New(slog.DiscardHandler), Metrics: NewMetrics(), MaxIdleConnsPerHost: 4, DefaultMaxBody: -1})
+	defer p.CloseIdleConnections()
+	tb, err := p.Build(controller.RoutingTable{Apps: []controller.AppRoute{{App: "a", Domains: []string{"a.localhost"},
+		Endpoints: []controller.Endpoint{{Instance: "web.1", Address: strings.TrimPrefix(be.URL, "http://")}}}}}, "localhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := httptest.NewRequest("GET", "http://a.localhost:8000/", nil)
+	req.Header = http.Header{"Connection": {"X-Request-Id, X-Forwarded-Port"}, "X-Request-Id": {"abc-123"}, "X-Forwarded-Port": {"1"}}
+	w := httptest.NewRecorder()
+	tb.ServeHTTP(w, req)
+	if w.Code != 200 {
+		t.Fatalf("status %d, want 200", w.Code)
+	}
+	h := <-seen
+	if got := h.Get("X-Request-Id"); got != "abc-123" {
+		t.Errorf("backend saw X-Request-Id %q, want %q", got, "abc-123")
+	}
+	if got := h.Get("X-Forwarded-Port"); got != "8000" {
+		t.Errorf("backend saw X-Forwarded-Port %q, want %q", got, "8000")
 	}
 }

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"fmt"
+	"net"
 	"net/http"
 	"regexp"
 	"strings"
@@ -17,7 +18,6 @@ import (
 type Table struct {
 	p         *Proxy
 	decorator *requestdecorator.RequestDecorator
-	route     http.HandlerFunc
 	// exact maps a lower-case host name to its app: O(1) whatever the number
 	// of apps, where the muxer tries its rules one by one.
 	exact map[string]*app
@@ -39,7 +39,6 @@ func (p *Proxy) Build(t controller.RoutingTable, defaultBase string) (*Table, er
 		decorator: requestdecorator.New(nil),
 		exact:     make(map[string]*app, len(t.Apps)),
 	}
-	tb.route = tb.serveRoute
 	base := t.BaseDomain
 	if base == "" {
 		base = defaultBase
@@ -102,23 +101,36 @@ func (p *Proxy) Build(t controller.RoutingTable, defaultBase string) (*Table, er
 
 // ServeHTTP routes r by its Host.
 func (t *Table) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	t.decorator.ServeHTTP(w, r, t.route)
-}
-
-func (t *Table) serveRoute(w http.ResponseWriter, r *http.Request) {
-	host := requestdecorator.GetCanonizedHost(r.Context())
-	if n := len(host); n > 0 && host[n-1] == '.' {
-		host = host[:n-1]
-	}
-	if a, ok := t.exact[host]; ok {
+	if a, ok := t.exact[canonicalHost(r.Host)]; ok {
 		a.ServeHTTP(w, r)
 		return
 	}
 	if t.wildcards != nil {
-		t.wildcards.ServeHTTP(w, r)
+		// The muxer's Host rules match the host the decorator puts in the
+		// request's context (a copy of the request): only wildcards need it.
+		t.decorator.ServeHTTP(w, r, t.wildcards.ServeHTTP)
 		return
 	}
 	t.notFound(w, r)
+}
+
+// canonicalHost is the host of a Host header as traefik's request
+// decorator canonicalises it (no port, no IPv6 brackets, trimmed, lower
+// case), without a trailing dot. It allocates only for a host not already
+// in lower case.
+func canonicalHost(h string) string {
+	if strings.Contains(h, ":") {
+		if host, _, err := net.SplitHostPort(h); err == nil {
+			h = host
+		} else if h[0] == '[' && h[len(h)-1] == ']' {
+			h = h[1 : len(h)-1]
+		}
+	}
+	h = strings.ToLower(strings.TrimSpace(h))
+	if n := len(h); n > 0 && h[n-1] == '.' {
+		h = h[:n-1]
+	}
+	return h
 }
 
 func (t *Table) notFound(w http.ResponseWriter, r *http.Request) {
