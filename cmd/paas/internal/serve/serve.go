@@ -165,19 +165,20 @@ func Run(ctx context.Context, s Settings, out, logw io.Writer) error {
 	}
 
 	ctl, err = server.Open(ctx, server.Options{
-		DataDir:    s.DataDir,
-		Database:   s.Database,
-		Logger:     log.With("component", "controller"),
-		BaseDomain: s.BaseDomain,
-		WebURL:     webURL(s.BaseDomain, httpPort),
-		GitHost:    s.GitHost,
-		SSHPort:    sshPort,
-		Version:    Version,
-		Health:     health,
-		Runtime:    runner,
-		Scheduler:  server.SchedulerOptions{HealthTimeout: s.HealthTimeout},
-		LogDir:     logDir,
-		Builder:    build,
+		DataDir:             s.DataDir,
+		Database:            s.Database,
+		Logger:              log.With("component", "controller"),
+		BaseDomain:          s.BaseDomain,
+		WebURL:              webURL(s.BaseDomain, httpPort),
+		GitHost:             s.GitHost,
+		SSHPort:             sshPort,
+		Version:             Version,
+		Health:              health,
+		Runtime:             runner,
+		Scheduler:           server.SchedulerOptions{HealthTimeout: s.HealthTimeout},
+		TrustForwardedProto: s.TrustForwardedProto,
+		LogDir:              logDir,
+		Builder:             build,
 		AppDestroyed: func(app string) {
 			if ba, ok := build.(builderAdapter); ok {
 				if _, err := ba.Prune(context.WithoutCancel(ctx), app, nil); err != nil {

@@ -17,33 +17,36 @@ import (
 // name as key). A flag given on the command line wins over the
 // environment, which wins over the file, which wins over the default.
 type Settings struct {
-	ConfigFile      string
-	DataDir         string
-	Database        string
-	Listen          string
-	SSHListen       string
-	TLSListen       string
-	ACMEDirectory   string
-	ACMEEmail       string
-	ACMECAFile      string
-	GitHost         string
-	BaseDomain      string
-	Containerd      string
-	Namespace       string
-	Bridge          string
-	Subnet          string
-	CNIPluginDir    string
-	BuildBridge     string
-	BuildSubnet     string
-	GoProxy         string
-	NPMRegistry     string
-	PipIndexURL     string
-	CABundle        string
-	StopGrace       time.Duration
-	HealthTimeout   time.Duration
-	LogLevel        string
-	LogFormat       string
-	ShutdownTimeout time.Duration
+	ConfigFile    string
+	DataDir       string
+	Database      string
+	Listen        string
+	SSHListen     string
+	TLSListen     string
+	ACMEDirectory string
+	ACMEEmail     string
+	ACMECAFile    string
+	GitHost       string
+	BaseDomain    string
+	Containerd    string
+	Namespace     string
+	Bridge        string
+	Subnet        string
+	CNIPluginDir  string
+	BuildBridge   string
+	BuildSubnet   string
+	GoProxy       string
+	NPMRegistry   string
+	PipIndexURL   string
+	CABundle      string
+	// TrustForwardedProto: behind a proxy that terminates TLS, believe its
+	// X-Forwarded-Proto (dashboard cookies get Secure).
+	TrustForwardedProto bool
+	StopGrace           time.Duration
+	HealthTimeout       time.Duration
+	LogLevel            string
+	LogFormat           string
+	ShutdownTimeout     time.Duration
 }
 
 // DefaultConfigFile is read if it exists and no other file is named.
@@ -70,6 +73,7 @@ func (s *Settings) register(fs *pflag.FlagSet) {
 	fs.StringVar(&s.GoProxy, "goproxy", "", "Go module proxy for the Go buildpack (default: GOPROXY of the server's environment)")
 	fs.StringVar(&s.NPMRegistry, "npm-registry", "", "npm registry for the Node.js buildpack (node, npm and packages; default: npm_config_registry of the server's environment, else the host's npm config)")
 	fs.StringVar(&s.PipIndexURL, "pip-index-url", "", "Python package index for the Python buildpack (default: PIP_INDEX_URL of the server's environment, else the host's pip config)")
+	fs.BoolVar(&s.TrustForwardedProto, "trust-forwarded-proto", false, "behind a TLS-terminating proxy: believe its X-Forwarded-Proto (dashboard session cookies are then marked Secure); only if clients cannot reach paas directly")
 	fs.StringVar(&s.CABundle, "ca-bundle", "/etc/ssl/certs/ca-certificates.crt", "host CA certificates given to buildpacks (for proxies that re-sign TLS); empty for the stack's own")
 	fs.StringVar(&s.CNIPluginDir, "cni-plugin-dir", "/usr/lib/cni", "directory of the CNI plugins (bridge, host-local, loopback)")
 	fs.DurationVar(&s.StopGrace, "stop-grace", 30*time.Second, "time between SIGTERM and SIGKILL when an instance stops")
