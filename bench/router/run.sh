@@ -12,7 +12,8 @@
 #
 # Usage: bench/router/run.sh            (from anywhere in the repository)
 # Env:   DURATION=5s ROUNDS=3 CONNECTIONS=64 THREADS=1 WARMUP=2s BASE_PORT=18080
-#        WORKERS=$(nproc) ROUTER_GOGC=  (GOGC for the Go proxies; unset: Go's 100)
+#        WORKERS=$(nproc) ROUTER_GOGC=400  (GOGC for the Go proxies: 400 is what paas server and
+#        paas router set when the operator sets no GOGC; ROUTER_GOGC=100 for Go's own default)
 #
 # Fairness: nginx runs WORKERS worker processes and the Go proxies
 # (router, stdlib) run with GOMAXPROCS=WORKERS, so each may use the same
@@ -37,6 +38,7 @@ THREADS=${THREADS:-1}
 WARMUP=${WARMUP:-2s}
 BASE_PORT=${BASE_PORT:-18080}
 WORKERS=${WORKERS:-$(nproc)}
+ROUTER_GOGC=${ROUTER_GOGC:-400}
 BACKEND=127.0.0.1:$((BASE_PORT + 1))
 ROUTER=127.0.0.1:$((BASE_PORT + 2))
 NGINX=127.0.0.1:$((BASE_PORT + 3))

@@ -49,6 +49,7 @@ func RouterCommand(lookupEnv func(string) (string, bool)) *cobra.Command {
 			}
 			cmd.SilenceUsage = true
 			log := newLogger(Settings{LogLevel: logLevel, LogFormat: logFormat}, cmd.ErrOrStderr())
+			tuneGC(log)
 			acme, err := acmeOptions(acmeDirectory, acmeEmail, acmeCAFile, acmeCache)
 			if err != nil {
 				return err

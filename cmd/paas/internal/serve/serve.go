@@ -74,6 +74,7 @@ func newLogger(s Settings, w io.Writer) *slog.Logger {
 // logs go to logw.
 func Run(ctx context.Context, s Settings, out, logw io.Writer) error {
 	log := newLogger(s, logw)
+	tuneGC(log)
 
 	ln, err := net.Listen("tcp", s.Listen)
 	if err != nil {
