@@ -31,6 +31,8 @@ func TestLoadOrderBuiltin(t *testing.T) {
 	}
 	want := [][]member{
 		{{"paas/go", false}, {"paas/procfile", true}},
+		{{"paas/node", false}, {"paas/procfile", true}},
+		{{"paas/python", false}, {"paas/procfile", true}},
 		{{"paas/static", false}, {"paas/procfile", true}},
 		{{"paas/procfile", false}},
 	}
