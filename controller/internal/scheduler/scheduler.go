@@ -443,8 +443,9 @@ func (s *Scheduler) failReleases(ctx context.Context, deps []store.Deployment, o
 			if why == "" {
 				continue
 			}
-			// The logger may lag the exit a little.
-			for try := 0; try < 30; try++ {
+			// The logger (a process of its own, started by the shim) may
+			// lag the exit, by seconds on a loaded machine.
+			for try := 0; try < 100; try++ {
 				if lines, err := s.opt.Runtime.Logs(o.ID, 10); err == nil && len(lines) > 0 {
 					why += "; its last log lines:\n" + strings.Join(lines, "\n")
 					break

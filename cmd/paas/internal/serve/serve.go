@@ -103,7 +103,7 @@ func Run(ctx context.Context, s Settings, out, logw io.Writer) error {
 	logDir := filepath.Join(s.DataDir, "logs")
 	// Containers (apps and builds) resolve names with the host's servers,
 	// with options that ride out lost UDP answers.
-	resolv := filepath.Join(s.DataDir, "resolv.conf")
+	resolv := filepath.Join(s.DataDir, "network", "resolv.conf") // 0644: apps run as other users
 	if err := network.WriteResolvConf(resolv); err != nil {
 		log.Warn("containers get the host's /etc/resolv.conf as it is", "err", err)
 		resolv = ""
