@@ -123,7 +123,8 @@ type serverOptions struct {
 type testServer struct {
 	url        string // http://127.0.0.1:PORT
 	dataDir    string
-	containerd string // the socket it was given
+	containerd string   // the socket it was given
+	args       []string // the flags runtimeServer gave it
 	cmd        *exec.Cmd
 	stdout     *syncBuffer // what it prints for the operator: the bootstrap token
 	stderr     *syncBuffer // its log

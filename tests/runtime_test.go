@@ -46,7 +46,18 @@ func runtimeServer(t *testing.T, dataDir, ns string, extra ...string) *testServe
 		"--build-bridge", fmt.Sprintf("ptstf%d-%d", os.Getpid()%10000, n), "--build-subnet", fmt.Sprintf("10.237.%d.0/24", sub),
 		"--cni-plugin-dir", "/usr/lib/cni",
 	}, extra...)
-	return startServer(t, serverOptions{containerd: sock, dataDir: dataDir, namespace: ns, extra: args})
+	s := startServer(t, serverOptions{containerd: sock, dataDir: dataDir, namespace: ns, extra: args})
+	s.args = args
+	return s
+}
+
+// restartServer starts a server in the place of s, which has stopped: the
+// same data, namespace and networks, as after a crash or an upgrade.
+func restartServer(t *testing.T, s *testServer, dataDir, ns string) *testServer {
+	t.Helper()
+	s2 := startServer(t, serverOptions{containerd: s.containerd, dataDir: dataDir, namespace: ns, extra: s.args})
+	s2.args = s.args
+	return s2
 }
 
 // appRig is a server that runs apps (see runtimeServer), the busybox image
@@ -217,7 +228,7 @@ func TestAppsRunAndSurviveKill9(t *testing.T) {
 			t.Errorf("with paas server down, %s (%s) answered %q, %v", in.Name, in.Address, body, err)
 		}
 	}
-	s2 := runtimeServer(t, dataDir, ns)
+	s2 := restartServer(t, s, dataDir, ns)
 	login(t, s2, admin, "admin", token)
 	time.Sleep(3 * time.Second) // several reconciles
 	after := map[string]bool{}
