@@ -39,26 +39,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-now() { echo "${EPOCHREALTIME/[,]/.}"; }
-elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }'; }
+# shellcheck source=bench/builder/lib.sh
+source bench/builder/lib.sh # from the repository root (cd above)
 
 # --- containerd and the base image ----------------------------------------------------------
-mkdir -p "$WORK/ctd"
-cat >"$WORK/ctd/config.toml" <<EOF
-version = 2
-root = "$WORK/ctd/root"
-state = "$WORK/ctd/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
-[grpc]
-  address = "$WORK/ctd/sock"
-[ttrpc]
-  address = "$WORK/ctd/sock.ttrpc"
-[plugins."io.containerd.internal.v1.opt"]
-  path = "$WORK/ctd/opt"
-EOF
-setsid containerd --config "$WORK/ctd/config.toml" >"$WORK/ctd/log" 2>&1 </dev/null &
-CTD_PID=$!
-for ((i = 0; i < 100; i++)); do ctr --address "$WORK/ctd/sock" version >/dev/null 2>&1 && break; sleep 0.1; done
+start_containerd
 
 go build -o "$WORK/paasbuild" ./bench/builder/paasbuild
 PB=("$WORK/paasbuild" -containerd "$WORK/ctd/sock" -namespace paas-bench)

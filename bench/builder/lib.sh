@@ -1,0 +1,29 @@
+# bench/builder/lib.sh — shared by bench.sh and buildpacks.sh: timing helpers and a private
+# containerd under $WORK (its own root, state, sockets; stopped by the caller's cleanup through
+# CTD_PID). Sourced, not run.
+
+now() { echo "${EPOCHREALTIME/[,]/.}"; }
+elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }'; }
+
+# start_containerd: starts containerd on $WORK/ctd/sock and waits until it answers.
+start_containerd() {
+	local i
+	mkdir -p "$WORK/ctd"
+	cat >"$WORK/ctd/config.toml" <<EOF2
+version = 2
+root = "$WORK/ctd/root"
+state = "$WORK/ctd/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+[grpc]
+  address = "$WORK/ctd/sock"
+[ttrpc]
+  address = "$WORK/ctd/sock.ttrpc"
+[plugins."io.containerd.internal.v1.opt"]
+  path = "$WORK/ctd/opt"
+EOF2
+	setsid containerd --config "$WORK/ctd/config.toml" >"$WORK/ctd/log" 2>&1 </dev/null &
+	CTD_PID=$!
+	for ((i = 0; i < 100; i++)); do ctr --address "$WORK/ctd/sock" version >/dev/null 2>&1 && return 0; sleep 0.1; done
+	echo "containerd did not answer on $WORK/ctd/sock" >&2
+	return 1
+}
