@@ -33,25 +33,10 @@ BRIDGE=pbench$(($$ % 100000))
 SUBNET=${BENCH_SUBNET:-10.78.252.0/24}
 
 WORK=$(mktemp -d /var/tmp/paas-bench-bp.XXXXXX)
-CTD_PID=
-cleanup() {
-	if [[ -n $CTD_PID ]]; then
-		for id in $(ctr --address "$WORK/ctd/sock" -n paas-bench tasks ls -q 2>/dev/null || true); do
-			ctr --address "$WORK/ctd/sock" -n paas-bench tasks delete -f "$id" >/dev/null 2>&1 || true
-		done
-		kill "$CTD_PID" 2>/dev/null || true
-		wait "$CTD_PID" 2>/dev/null || true
-	fi
-	ip link delete "$BRIDGE" 2>/dev/null || true
-	awk -v d="$WORK/" 'index($5, d) == 1 { print $5 }' /proc/self/mountinfo | sort -r | while read -r m; do
-		umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
-	done
-	rm -rf --one-file-system "$WORK"
-}
-trap cleanup EXIT
 
 # shellcheck source=bench/builder/lib.sh
 source bench/builder/lib.sh # from the repository root (cd above)
+trap cleanup EXIT
 
 # --- containerd, the stacks ------------------------------------------------------------------
 start_containerd

@@ -1,6 +1,24 @@
-# bench/builder/lib.sh — shared by bench.sh and buildpacks.sh: timing helpers and a private
-# containerd under $WORK (its own root, state, sockets; stopped by the caller's cleanup through
-# CTD_PID). Sourced, not run.
+# bench/builder/lib.sh — shared by bench.sh and buildpacks.sh: timing helpers, a private
+# containerd under $WORK (its own root, state, sockets) and the cleanup that stops it and removes
+# $WORK (and the bridge $BRIDGE, if set). Sourced, not run, from the repository root; the caller
+# sets WORK first.
+
+CTD_PID=
+cleanup() {
+	local id m
+	if [[ -n $CTD_PID ]]; then
+		for id in $(ctr --address "$WORK/ctd/sock" -n paas-bench tasks ls -q 2>/dev/null || true); do
+			ctr --address "$WORK/ctd/sock" -n paas-bench tasks delete -f "$id" >/dev/null 2>&1 || true
+		done
+		kill "$CTD_PID" 2>/dev/null || true
+		wait "$CTD_PID" 2>/dev/null || true
+	fi
+	[[ -z ${BRIDGE:-} ]] || ip link delete "$BRIDGE" 2>/dev/null || true
+	awk -v d="$WORK/" 'index($5, d) == 1 { print $5 }' /proc/self/mountinfo | sort -r | while read -r m; do
+		umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
+	done
+	rm -rf --one-file-system "$WORK"
+}
 
 now() { echo "${EPOCHREALTIME/[,]/.}"; }
 elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }'; }
