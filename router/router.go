@@ -7,7 +7,6 @@ import (
 	"golang.org/x/crypto/acme/autocert"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -252,30 +251,6 @@ func (r *Router) Run(ctx context.Context, src TableSource) error {
 		}
 		wait = min(2*wait, maxWait)
 	}
-}
-
-// Serve serves HTTP on ln with the edge limits of the options until ctx
-// ends, then shuts down gracefully within Options.ShutdownTimeout. It
-// closes ln.
-func (r *Router) Serve(ctx context.Context, ln net.Listener) error {
-	srv := r.newServer()
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("router: serve: %w", err)
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.opts.ShutdownTimeout)
-	defer cancel()
-	err := srv.Shutdown(sctx)
-	<-errc // http.ErrServerClosed
-	r.proxy.CloseIdleConnections()
-	if err != nil {
-		_ = srv.Close()
-		return fmt.Errorf("router: shutdown: %w", err)
-	}
-	return nil
 }
 
 // newServer returns the hardened http.Server that Serve uses.

@@ -164,9 +164,13 @@ func (a *app) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// ServeHTTP proxies r to b. w is the request's *reqState: only app's
-// balancer calls it.
+// ServeHTTP proxies r to b. w is the request's *reqState, or a *picker:
+// only app's balancer calls it.
 func (b *backend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if p, ok := w.(*picker); ok {
+		p.b = b // the fast path asks which backend is next
+		return
+	}
 	w.(*reqState).backend = b
 	b.rp.ServeHTTP(w, r)
 }

@@ -85,8 +85,7 @@ func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			if err != nil {
 				return nil, err
 			}
-			pc = &pconn{addr: addr, c: c, lr: &limitReader{c: c, left: -1}, bw: bufio.NewWriterSize(c, 4096)}
-			pc.br = bufio.NewReaderSize(pc.lr, 4096)
+			pc = newPconn(addr, c)
 		}
 		resp, err := t.exchange(ctx, pc, req)
 		if err == nil {
@@ -106,6 +105,30 @@ func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return nil, err
 	}
+}
+
+func newPconn(addr string, c net.Conn) *pconn {
+	pc := &pconn{addr: addr, c: c, lr: &limitReader{c: c, left: -1}, bw: bufio.NewWriterSize(c, 4096)}
+	pc.br = bufio.NewReaderSize(pc.lr, 8192)
+	return pc
+}
+
+// getConn returns an idle connection to addr, and true, or a new one.
+func (t *h1Transport) getConn(addr string) (*pconn, bool, error) {
+	if pc, ok := t.get(addr); ok {
+		return pc, true, nil
+	}
+	pc, err := t.dialConn(addr)
+	return pc, false, err
+}
+
+// dialConn returns a new connection to addr.
+func (t *h1Transport) dialConn(addr string) (*pconn, error) {
+	c, err := t.dial(context.Background(), "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	return newPconn(addr, c), nil
 }
 
 // exchange writes req on pc and reads the response's head.
