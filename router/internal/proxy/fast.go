@@ -67,7 +67,7 @@ type Conn struct {
 	s        *ConnServer
 	c        net.Conn
 	br       *bufio.Reader
-	bw       *bufio.Writer
+	out      *rawIO // a response is written by the read that waits for the next request
 	remoteIP string
 	idle     atomic.Bool // waiting for a request: shutdown may interrupt it
 	idleSet  time.Time   // when the idle read deadline was set; zero when another one is
@@ -77,7 +77,8 @@ type Conn struct {
 
 // NewConn wraps c for Serve.
 func (s *ConnServer) NewConn(c net.Conn) *Conn {
-	fc := &Conn{s: s, c: c, br: bufio.NewReaderSize(c, fastReadBuf), bw: bufio.NewWriterSize(c, fastWriteBuf)}
+	fc := &Conn{s: s, c: c, out: newRawIO(c, fastWriteBuf)}
+	fc.br = bufio.NewReaderSize(fc.out, fastReadBuf)
 	fc.remoteIP = c.RemoteAddr().String()
 	if h, _, err := net.SplitHostPort(fc.remoteIP); err == nil {
 		fc.remoteIP = h
@@ -141,6 +142,7 @@ func (s *ConnServer) Serve(fc *Conn) {
 	handed := false
 	defer func() {
 		if !handed {
+			_ = fc.out.Flush()
 			fc.c.Close()
 		}
 	}()
@@ -150,7 +152,12 @@ func (s *ConnServer) Serve(fc *Conn) {
 		if s.Closing != nil && s.Closing.Load() {
 			return
 		}
-		if fc.br.Buffered() == 0 {
+		if fc.br.Buffered() > 0 {
+			// Pipelined: the last response goes now, not with the next read.
+			if err := fc.out.Flush(); err != nil {
+				return
+			}
+		} else {
 			// Moving the deadline resets a timer: once a second is enough
 			// for a limit counted in seconds.
 			if now := time.Now(); now.Sub(fc.idleSet) > time.Second {
@@ -172,6 +179,9 @@ func (s *ConnServer) Serve(fc *Conn) {
 			ok = s.route(fc, &h)
 		}
 		if !ok {
+			if fc.out.Flush() != nil {
+				return
+			}
 			_ = fc.c.SetReadDeadline(time.Time{})
 			handed = true
 			s.HandOff(&bufferedConn{Conn: fc.c, br: fc.br})
@@ -570,7 +580,7 @@ func (r *exchange) run() {
 		err = r.sendBody()
 	}
 	if err == nil {
-		err = r.pc.bw.Flush()
+		err = r.pc.rio.Flush()
 	}
 	if err == nil {
 		err = r.relay()
@@ -589,7 +599,7 @@ func retriable(err error) bool {
 // response's status line: a kept-alive connection the app had closed fails
 // there, before anything is consumed.
 func (r *exchange) send() error {
-	h, w := r.h, r.pc.bw
+	h, w := r.h, r.pc.rio
 	w.Write(h.raw[:h.lineEnd])
 	p := h.lineEnd
 	for i := range h.ndrop {
@@ -613,16 +623,13 @@ func (r *exchange) send() error {
 	if h.length > 0 {
 		return nil // the status line is read after the body
 	}
-	if err := w.Flush(); err != nil {
-		return err
-	}
-	_, err := r.pc.br.Peek(1)
+	_, err := r.pc.br.Peek(1) // sends the head, then waits for the answer
 	return err
 }
 
 // sendBody copies the request body, h.length bytes, to the backend.
 func (r *exchange) sendBody() error {
-	fc, w := r.fc, r.pc.bw
+	fc, w := r.fc, r.pc.rio
 	n := r.h.length
 	timeout := r.a.p.cfg.BodyReadTimeout
 	for n > 0 {
@@ -664,7 +671,7 @@ var errBadResponse = errors.New("malformed response from the app")
 
 // relay reads the response from the backend and writes it to the client.
 func (r *exchange) relay() error {
-	br, w, h := r.pc.br, r.fc.bw, r.h
+	br, w, h := r.pc.br, r.fc.out, r.h
 	r.pc.lr.left = maxResponseHeaderBytes
 	var status []byte
 	var code int
@@ -792,13 +799,8 @@ func (r *exchange) relay() error {
 	default:
 		err = r.copyN(-1)
 	}
-	if err != nil {
-		return err
-	}
-	if err := w.Flush(); err != nil {
-		return relayError{err}
-	}
-	return nil
+	// The response is sent by the read that waits for the next request.
+	return err
 }
 
 // readLine reads a line from br, without its line end. The line is valid
@@ -830,7 +832,7 @@ func (r *exchange) readLine(br *bufio.Reader) ([]byte, error) {
 // the client, flushing whenever the backend has nothing more buffered, so
 // that a streamed response is not held back.
 func (r *exchange) copyN(n int64) error {
-	br, w := r.pc.br, r.fc.bw
+	br, w := r.pc.br, r.fc.out
 	for n != 0 {
 		if br.Buffered() == 0 {
 			if w.Buffered() > 0 {
@@ -868,7 +870,7 @@ func (r *exchange) copyN(n int64) error {
 // copyChunked copies a chunked body as it is, framing and trailers
 // included, reading the framing to find its end.
 func (r *exchange) copyChunked() error {
-	br, w := r.pc.br, r.fc.bw
+	br, w := r.pc.br, r.fc.out
 	for {
 		if br.Buffered() == 0 && w.Buffered() > 0 {
 			if err := w.Flush(); err != nil {
@@ -945,7 +947,7 @@ func (r *exchange) fail(err error) {
 	default:
 		r.a.p.cfg.Logger.Warn("endpoint failed", "app", r.a.name, "instance", r.b.ep.Instance, "address", r.b.ep.Address, "err", err)
 		// An error page can replace a partial head still in the buffer.
-		if !r.wrote && r.fc.bw.Buffered() == r.headBytes {
+		if !r.wrote && r.fc.out.Buffered() == r.headBytes {
 			r.writePage(http.StatusBadGateway)
 		}
 	}
@@ -960,8 +962,8 @@ func (r *exchange) writePage(status int) {
 	}
 	pw := &pageWriter{header: http.Header{}}
 	writeError(pw, req, status, string(r.id))
-	w := r.fc.bw
-	w.Reset(r.fc.c) // drop a partial response head
+	w := r.fc.out
+	w.Discard() // a partial response head
 	w.WriteString("HTTP/1.1 " + strconv.Itoa(status) + " " + http.StatusText(status) + "\r\n")
 	pw.header.Set("Content-Length", strconv.Itoa(pw.body.Len()))
 	if r.closeConn {

@@ -40,6 +40,7 @@ const maxResponseHeaderBytes = 1 << 20
 type pconn struct {
 	addr   string
 	c      net.Conn
+	rio    *rawIO       // under lr; the fast path writes requests here
 	lr     *limitReader // under br
 	br     *bufio.Reader
 	bw     *bufio.Writer
@@ -49,7 +50,7 @@ type pconn struct {
 // limitReader reads from a connection, at most left bytes while left is
 // not negative.
 type limitReader struct {
-	c    net.Conn
+	r    io.Reader
 	left int64
 }
 
@@ -57,7 +58,7 @@ var errHeaderTooLarge = errors.New("backend response headers too large")
 
 func (l *limitReader) Read(p []byte) (int, error) {
 	if l.left < 0 {
-		return l.c.Read(p)
+		return l.r.Read(p)
 	}
 	if l.left == 0 {
 		return 0, errHeaderTooLarge
@@ -65,7 +66,7 @@ func (l *limitReader) Read(p []byte) (int, error) {
 	if int64(len(p)) > l.left {
 		p = p[:l.left]
 	}
-	n, err := l.c.Read(p)
+	n, err := l.r.Read(p)
 	l.left -= int64(n)
 	return n, err
 }
@@ -108,7 +109,8 @@ func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 func newPconn(addr string, c net.Conn) *pconn {
-	pc := &pconn{addr: addr, c: c, lr: &limitReader{c: c, left: -1}, bw: bufio.NewWriterSize(c, 4096)}
+	pc := &pconn{addr: addr, c: c, rio: newRawIO(c, 4096), bw: bufio.NewWriterSize(c, 4096)}
+	pc.lr = &limitReader{r: pc.rio, left: -1}
 	pc.br = bufio.NewReaderSize(pc.lr, 8192)
 	return pc
 }

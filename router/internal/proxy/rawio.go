@@ -1,0 +1,156 @@
+package proxy
+
+import (
+	"io"
+	"net"
+	"syscall"
+)
+
+// rawIO is a connection's write buffer, and its reader, that can send
+// what is buffered and wait for the answer in one step.
+//
+// Go's net package reads a socket at once and, when nothing is there yet
+// (EAGAIN), parks the goroutine until epoll says the socket is readable,
+// then reads again. A proxy reads right after it writes — the backend's
+// answer just after sending it the request, the client's next request just
+// after sending it the response — so every such read was a wasted system
+// call: two of the fast path's six per request. Read, with output pending,
+// writes it from inside syscall.RawConn.Read's callback and declines the
+// read attempt that follows, so the runtime waits for readability first.
+// Declining is safe only there: RawConn.Read arms the readiness wait
+// before the callback runs, so an answer arriving right after the write
+// is not missed.
+type rawIO struct {
+	c   net.Conn
+	rc  syscall.RawConn // nil when c gives no raw access: plain writes and reads then
+	out []byte
+	max int // a Write that fills out past max flushes
+}
+
+func newRawIO(c net.Conn, size int) *rawIO {
+	o := &rawIO{c: c, out: make([]byte, 0, size), max: size}
+	if sc, ok := c.(syscall.Conn); ok {
+		if rc, err := sc.SyscallConn(); err == nil {
+			o.rc = rc
+		}
+	}
+	return o
+}
+
+// Buffered returns the number of bytes waiting to be written.
+func (o *rawIO) Buffered() int { return len(o.out) }
+
+func (o *rawIO) Write(p []byte) (int, error) {
+	if len(o.out)+len(p) > o.max && len(o.out) > 0 {
+		if err := o.Flush(); err != nil {
+			return 0, err
+		}
+	}
+	if len(p) >= o.max {
+		return o.c.Write(p) // a big piece of body: no copy
+	}
+	o.out = append(o.out, p...)
+	return len(p), nil
+}
+
+func (o *rawIO) WriteString(s string) (int, error) {
+	if len(o.out)+len(s) > o.max && len(o.out) > 0 {
+		if err := o.Flush(); err != nil {
+			return 0, err
+		}
+	}
+	o.out = append(o.out, s...)
+	return len(s), nil
+}
+
+// Flush writes what is buffered.
+func (o *rawIO) Flush() error {
+	if len(o.out) == 0 {
+		return nil
+	}
+	_, err := o.c.Write(o.out)
+	o.out = o.out[:0]
+	return err
+}
+
+// Discard drops what is buffered.
+func (o *rawIO) Discard() { o.out = o.out[:0] }
+
+// Read writes what is buffered, then reads.
+func (o *rawIO) Read(p []byte) (int, error) {
+	if len(o.out) == 0 || o.rc == nil {
+		if err := o.Flush(); err != nil {
+			return 0, err
+		}
+		return o.c.Read(p)
+	}
+	var (
+		written, n int
+		rerr, werr error
+		read       bool
+	)
+	err := o.rc.Read(func(fd uintptr) bool {
+		if written < len(o.out) {
+			for written < len(o.out) {
+				m, e := syscall.Write(int(fd), o.out[written:])
+				if m > 0 {
+					written += m
+				}
+				switch e {
+				case nil:
+					if m == 0 {
+						werr = io.ErrShortWrite
+						return true
+					}
+				case syscall.EINTR:
+				case syscall.EAGAIN:
+					return true // the send buffer is full: the rest goes the usual way
+				default:
+					werr = e
+					return true
+				}
+			}
+			return false // no read attempt now: wait for readability, then read
+		}
+		for {
+			m, e := syscall.Read(int(fd), p)
+			switch e {
+			case syscall.EINTR:
+				continue
+			case syscall.EAGAIN:
+				return false // wait for readability: this is the point
+			}
+			n, rerr, read = m, e, true
+			return true
+		}
+	})
+	out := o.out[written:]
+	o.out = o.out[:0]
+	if werr != nil {
+		return 0, &net.OpError{Op: "write", Net: "tcp", Addr: o.c.RemoteAddr(), Err: werr}
+	}
+	if len(out) > 0 {
+		// Not all written (a full send buffer), or the wait was cut short (a
+		// deadline, shutdown): write the rest, then read as usual.
+		if _, err := o.c.Write(out); err != nil {
+			return 0, err
+		}
+		if err != nil {
+			return 0, err
+		}
+		return o.c.Read(p)
+	}
+	if err != nil {
+		return 0, err
+	}
+	if !read {
+		return o.c.Read(p)
+	}
+	if rerr != nil {
+		return 0, &net.OpError{Op: "read", Net: "tcp", Addr: o.c.RemoteAddr(), Err: rerr}
+	}
+	if n == 0 && len(p) > 0 {
+		return 0, io.EOF
+	}
+	return n, nil
+}
