@@ -22,6 +22,18 @@
 // asks for it: 404 for an unknown host, 503 with Retry-After when an app
 // has no endpoint, 502 when a backend fails before its response.
 //
+// Plain HTTP/1.1 requests for an app's exact domain — nearly all of an
+// app's traffic — take a fast path: parsed from the connection's read
+// buffer and relayed to a pooled backend connection on the connection's
+// own goroutine, without net/http's per-request machinery (about half the
+// router's CPU per request). A connection whose request is anything else
+// (a WebSocket upgrade, a chunked or Expect request body, HTTP/1.0, a
+// wildcard domain, an unknown host, a redirect to HTTPS, an ACME
+// challenge, an oversized or malformed head) is handed, with the bytes
+// already read, to net/http for the rest of its life; ServeWith lets
+// paas server hand them to its own http.Server, which also serves the API.
+// HTTPS is served by net/http (HTTP/2 included).
+//
 // MetricsHandler serves per-app request counters and latency histograms in
 // Prometheus format, from a registry the Router owns; Options.AccessLog
 // receives one record per request.

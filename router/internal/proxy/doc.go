@@ -10,6 +10,13 @@
 // on two cores) and everything else — bodies, WebSocket upgrades —
 // through http.Transport.
 //
+// ConnServer (fast.go) is the fast path for plain HTTP/1.1 connections:
+// it parses request heads itself, looks the host up in the same Table,
+// picks the endpoint with the same balancer and relays to the same pool of
+// backend connections, and hands any request it does not take to net/http
+// before anything of it was sent on. rawIO (rawio.go) lets it write and
+// then wait for the answer without a read that is bound to find nothing.
+//
 // A Table is immutable once built; the router swaps whole tables. The only
 // state that changes inside a Table is the passive health of an endpoint:
 // one that refuses a connection is left out of its balancer for a cooldown

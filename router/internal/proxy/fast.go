@@ -73,6 +73,8 @@ type Conn struct {
 	idleSet  time.Time   // when the idle read deadline was set; zero when another one is
 	line     []byte      // scratch for over-long backend header lines
 	saved    []byte      // a copy of the head of a request with a body
+	picker   picker
+	idBuf    [32]byte
 }
 
 // NewConn wraps c for Serve.
@@ -470,9 +472,9 @@ func (p *picker) WriteHeader(int)             {}
 var pickRequest = &http.Request{Header: http.Header{}}
 
 // pick returns the backend a's balancer turns to next, nil if none is up.
-func (a *app) pick() *backend {
-	var p picker
-	a.lb.ServeHTTP(&p, pickRequest)
+func (a *app) pick(p *picker) *backend {
+	p.b = nil
+	a.lb.ServeHTTP(p, pickRequest)
 	return p.b
 }
 
@@ -497,7 +499,7 @@ func (s *ConnServer) route(fc *Conn, h *head) bool {
 		return false
 	}
 	start := time.Now()
-	b := a.pick()
+	b := a.pick(&fc.picker)
 	if b == nil {
 		return false
 	}
@@ -509,7 +511,7 @@ func (s *ConnServer) route(fc *Conn, h *head) bool {
 		a.markDown(b, a.p.cfg.RefusedCooldown)
 		if a.anyUp() {
 			a.metrics.retry()
-			if b2 := a.pick(); b2 != nil {
+			if b2 := a.pick(&fc.picker); b2 != nil {
 				b = b2
 				if pc, reused, err = a.p.transport.getConn(b.ep.Address); err != nil {
 					a.p.cfg.Logger.Warn("endpoint refused connection", "app", a.name, "instance", b.ep.Instance, "address", b.ep.Address, "err", err)
@@ -523,10 +525,9 @@ func (s *ConnServer) route(fc *Conn, h *head) bool {
 		fc.saved = append(fc.saved[:0], h.raw...)
 		h.rebase(fc.saved)
 	}
-	var idBuf [32]byte
 	id := h.requestID
 	if !validRequestID(id) {
-		id = newRequestID(&idBuf)
+		id = newRequestID(&fc.idBuf)
 	}
 	r := exchange{s: s, fc: fc, h: h, a: a, b: b, pc: pc, reused: reused, id: id, start: start}
 	if err != nil {

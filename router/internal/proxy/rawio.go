@@ -25,10 +25,19 @@ type rawIO struct {
 	rc  syscall.RawConn // nil when c gives no raw access: plain writes and reads then
 	out []byte
 	max int // a Write that fills out past max flushes
+
+	step func(fd uintptr) bool // o.stepRead, made once
+
+	// Read's state, for step.
+	p          []byte
+	written, n int
+	rerr, werr error
+	read       bool
 }
 
 func newRawIO(c net.Conn, size int) *rawIO {
 	o := &rawIO{c: c, out: make([]byte, 0, size), max: size}
+	o.step = o.stepRead
 	if sc, ok := c.(syscall.Conn); ok {
 		if rc, err := sc.SyscallConn(); err == nil {
 			o.rc = rc
@@ -84,50 +93,13 @@ func (o *rawIO) Read(p []byte) (int, error) {
 		}
 		return o.c.Read(p)
 	}
-	var (
-		written, n int
-		rerr, werr error
-		read       bool
-	)
-	err := o.rc.Read(func(fd uintptr) bool {
-		if written < len(o.out) {
-			for written < len(o.out) {
-				m, e := syscall.Write(int(fd), o.out[written:])
-				if m > 0 {
-					written += m
-				}
-				switch e {
-				case nil:
-					if m == 0 {
-						werr = io.ErrShortWrite
-						return true
-					}
-				case syscall.EINTR:
-				case syscall.EAGAIN:
-					return true // the send buffer is full: the rest goes the usual way
-				default:
-					werr = e
-					return true
-				}
-			}
-			return false // no read attempt now: wait for readability, then read
-		}
-		for {
-			m, e := syscall.Read(int(fd), p)
-			switch e {
-			case syscall.EINTR:
-				continue
-			case syscall.EAGAIN:
-				return false // wait for readability: this is the point
-			}
-			n, rerr, read = m, e, true
-			return true
-		}
-	})
-	out := o.out[written:]
+	o.p, o.written, o.n, o.rerr, o.werr, o.read = p, 0, 0, nil, nil, false
+	err := o.rc.Read(o.step)
+	o.p = nil
+	out := o.out[o.written:]
 	o.out = o.out[:0]
-	if werr != nil {
-		return 0, &net.OpError{Op: "write", Net: "tcp", Addr: o.c.RemoteAddr(), Err: werr}
+	if o.werr != nil {
+		return 0, &net.OpError{Op: "write", Net: "tcp", Addr: o.c.RemoteAddr(), Err: o.werr}
 	}
 	if len(out) > 0 {
 		// Not all written (a full send buffer), or the wait was cut short (a
@@ -143,14 +115,52 @@ func (o *rawIO) Read(p []byte) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if !read {
+	if !o.read {
 		return o.c.Read(p)
 	}
-	if rerr != nil {
-		return 0, &net.OpError{Op: "read", Net: "tcp", Addr: o.c.RemoteAddr(), Err: rerr}
+	if o.rerr != nil {
+		return 0, &net.OpError{Op: "read", Net: "tcp", Addr: o.c.RemoteAddr(), Err: o.rerr}
 	}
-	if n == 0 && len(p) > 0 {
+	if o.n == 0 && len(p) > 0 {
 		return 0, io.EOF
 	}
-	return n, nil
+	return o.n, nil
+}
+
+// stepRead is RawConn.Read's callback for Read: the first call writes, the
+// next ones read. It reports whether it is done.
+func (o *rawIO) stepRead(fd uintptr) bool {
+	if o.written < len(o.out) {
+		for o.written < len(o.out) {
+			m, e := syscall.Write(int(fd), o.out[o.written:])
+			if m > 0 {
+				o.written += m
+			}
+			switch e {
+			case nil:
+				if m == 0 {
+					o.werr = io.ErrShortWrite
+					return true
+				}
+			case syscall.EINTR:
+			case syscall.EAGAIN:
+				return true // the send buffer is full: the rest goes the usual way
+			default:
+				o.werr = e
+				return true
+			}
+		}
+		return false // no read attempt now: wait for readability, then read
+	}
+	for {
+		m, e := syscall.Read(int(fd), o.p)
+		switch e {
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			return false // wait for readability: this is the point
+		}
+		o.n, o.rerr, o.read = max(m, 0), e, true
+		return true
+	}
 }
