@@ -75,6 +75,8 @@ type Conn struct {
 	saved    []byte      // a copy of the head of a request with a body
 	picker   picker
 	idBuf    [32]byte
+	hdr      []byte // a response head being put together
+	named    []byte // scratch for relay
 }
 
 // NewConn wraps c for Serve.
@@ -160,9 +162,9 @@ func (s *ConnServer) Serve(fc *Conn) {
 				return
 			}
 		} else {
-			// Moving the deadline resets a timer: once a second is enough
-			// for a limit counted in seconds.
-			if now := time.Now(); now.Sub(fc.idleSet) > time.Second {
+			// Moving the deadline resets a timer: not for every request, but
+			// when it is a tenth of the timeout (at most a second) old.
+			if now := time.Now(); now.Sub(fc.idleSet) > min(s.IdleTimeout/10, time.Second) {
 				if err := fc.c.SetReadDeadline(now.Add(s.IdleTimeout)); err != nil {
 					return
 				}
@@ -503,7 +505,11 @@ func (s *ConnServer) route(fc *Conn, h *head) bool {
 	if b == nil {
 		return false
 	}
-	pc, reused, err := a.p.transport.getConn(b.ep.Address)
+	// A pooled connection the app has closed fails the request sent on it.
+	// Bodyless idempotent requests are sent again on a new connection then;
+	// the others may not be, so their connection is checked first.
+	probe := h.length > 0 || !idempotent(h.method)
+	pc, reused, err := a.p.transport.getConn(b.ep.Address, probe)
 	if err != nil {
 		// Refused: nothing was sent. Take it out of rotation and try another
 		// once.
@@ -513,7 +519,7 @@ func (s *ConnServer) route(fc *Conn, h *head) bool {
 			a.metrics.retry()
 			if b2 := a.pick(&fc.picker); b2 != nil {
 				b = b2
-				if pc, reused, err = a.p.transport.getConn(b.ep.Address); err != nil {
+				if pc, reused, err = a.p.transport.getConn(b.ep.Address, probe); err != nil {
 					a.p.cfg.Logger.Warn("endpoint refused connection", "app", a.name, "instance", b.ep.Instance, "address", b.ep.Address, "err", err)
 					a.markDown(b, a.p.cfg.RefusedCooldown)
 				}
@@ -555,8 +561,7 @@ type exchange struct {
 
 	status    int
 	bytes     int64
-	headBytes int  // of the response head written to the client's buffer so far
-	wrote     bool // the response head is complete: too late for an error page
+	wrote     bool // the response head was written: too late for an error page
 	keepPC    bool // the backend connection can be reused
 	closeConn bool // the client connection must close after this
 }
@@ -565,7 +570,7 @@ func (r *exchange) run() {
 	h, fc := r.h, r.fc
 	headLen := len(h.raw)
 	err := r.send()
-	if err != nil && r.reused && h.length == 0 && (string(h.method) == "GET" || string(h.method) == "HEAD") && retriable(err) {
+	if err != nil && r.reused && h.length == 0 && idempotent(h.method) && retriable(err) {
 		// A kept-alive connection the app closed meanwhile: send again on a
 		// new one. (The head is still in the read buffer.)
 		r.pc.c.Close()
@@ -589,6 +594,16 @@ func (r *exchange) run() {
 	if err != nil {
 		r.fail(err)
 	}
+}
+
+// idempotent reports whether a request with this method may be sent
+// twice (RFC 9110, 9.2.2).
+func idempotent(method []byte) bool {
+	switch string(method) {
+	case "GET", "HEAD", "OPTIONS", "PUT", "DELETE":
+		return true
+	}
+	return false
 }
 
 func retriable(err error) bool {
@@ -633,6 +648,11 @@ func (r *exchange) sendBody() error {
 	fc, w := r.fc, r.pc.rio
 	n := r.h.length
 	timeout := r.a.p.cfg.BodyReadTimeout
+	if timeout <= 0 && fc.br.Buffered() < int(min(n, int64(fc.br.Size()))) {
+		// No limit between reads of a body: not the idle or header one either.
+		_ = fc.c.SetReadDeadline(time.Time{})
+		fc.idleSet = time.Time{}
+	}
 	for n > 0 {
 		if fc.br.Buffered() == 0 {
 			if err := w.Flush(); err != nil {
@@ -674,6 +694,9 @@ var errBadResponse = errors.New("malformed response from the app")
 func (r *exchange) relay() error {
 	br, w, h := r.pc.br, r.fc.out, r.h
 	r.pc.lr.left = maxResponseHeaderBytes
+	// The head is put together here, then written: the app's headers are
+	// filtered, and an error page can still replace it until then.
+	hb := r.fc.hdr[:0]
 	var status []byte
 	var code int
 	http10 := false
@@ -702,10 +725,9 @@ func (r *exchange) relay() error {
 		}
 		if code >= 200 {
 			status = line[9:]
-			w.WriteString("HTTP/1.1 ")
-			w.Write(status)
-			w.WriteString("\r\n")
-			r.headBytes = 11 + len(status)
+			hb = append(hb, "HTTP/1.1 "...)
+			hb = append(hb, status...)
+			hb = append(hb, "\r\n"...)
 			break
 		}
 		// 100 Continue, 103 Early Hints: dropped, as net/http's transport does.
@@ -721,7 +743,8 @@ func (r *exchange) relay() error {
 	}
 	r.status = code
 	length := int64(-1)
-	chunked, keepAlive, closeIt := false, !http10, false
+	chunked, keepAlive, closeIt, sawDate := false, !http10, false, false
+	named := r.fc.named[:0] // names the app's Connection header lists, comma-separated
 	for {
 		line, err := r.readLine(br)
 		if err != nil {
@@ -755,13 +778,18 @@ func (r *exchange) relay() error {
 			if !chunked {
 				closeIt = true // delimited by the end of the connection
 			}
+		case asciiEqualFold(name, "date"):
+			sawDate = true
 		case asciiEqualFold(name, "connection"):
 			for tok := range bytes.SplitSeq(value, []byte(",")) {
 				tok = trimOWS(tok)
-				if asciiEqualFold(tok, "close") {
+				switch {
+				case asciiEqualFold(tok, "close"):
 					closeIt = true
-				} else if asciiEqualFold(tok, "keep-alive") {
+				case asciiEqualFold(tok, "keep-alive"):
 					keepAlive = true
+				case len(tok) > 0:
+					named = append(append(named, tok...), ',')
 				}
 			}
 			continue
@@ -769,25 +797,39 @@ func (r *exchange) relay() error {
 			asciiEqualFold(name, "upgrade"), asciiEqualFold(name, "te"), asciiEqualFold(name, "proxy-authenticate"):
 			continue
 		}
-		w.Write(line)
-		w.WriteString("\r\n")
-		r.headBytes += len(line) + 2
+		hb = append(hb, line...)
+		hb = append(hb, "\r\n"...)
 	}
 	r.pc.lr.left = -1
+	if len(named) > 0 {
+		// Headers the app named in Connection are hop-by-hop too (RFC 9110,
+		// 7.6.1); rare, so filtered only then.
+		hb = dropNamed(hb, named)
+	}
+	r.fc.named = named
 	noBody := string(h.method) == "HEAD" || code == http.StatusNoContent || code == http.StatusNotModified
 	if length >= 0 && !chunked {
-		w.WriteString("Content-Length: ")
-		w.WriteString(strconv.FormatInt(length, 10))
-		w.WriteString("\r\n")
+		hb = append(hb, "Content-Length: "...)
+		hb = strconv.AppendInt(hb, length, 10)
+		hb = append(hb, "\r\n"...)
+	}
+	if !sawDate {
+		// A proxy adds the Date an app left out (RFC 9110, 6.6.1), as
+		// net/http did for the router before.
+		hb = append(hb, "Date: "...)
+		hb = append(hb, httpDate()...)
+		hb = append(hb, "\r\n"...)
 	}
 	untilEOF := !noBody && !chunked && length < 0
 	r.keepPC = keepAlive && !closeIt && !untilEOF
 	if untilEOF || h.close || r.s.Closing != nil && r.s.Closing.Load() {
 		r.closeConn = true
-		w.WriteString("Connection: close\r\n")
+		hb = append(hb, "Connection: close\r\n"...)
 	}
+	hb = append(hb, "\r\n"...)
+	r.fc.hdr = hb
 	r.wrote = true
-	if _, err := w.WriteString("\r\n"); err != nil {
+	if _, err := w.Write(hb); err != nil {
 		return relayError{err}
 	}
 	var err error
@@ -802,6 +844,30 @@ func (r *exchange) relay() error {
 	}
 	// The response is sent by the read that waits for the next request.
 	return err
+}
+
+// dropNamed removes from hb, a response head, the header lines whose
+// names are in named, a comma-separated list.
+func dropNamed(hb, named []byte) []byte {
+	out := hb[:0]
+	for len(hb) > 0 {
+		e := bytes.Index(hb, crlf) + 2
+		line := hb[:e]
+		hb = hb[e:]
+		if colon := bytes.IndexByte(line, ':'); colon > 0 {
+			drop := false
+			for tok := range bytes.SplitSeq(named, []byte(",")) {
+				if len(tok) > 0 && bytes.EqualFold(tok, line[:colon]) {
+					drop = true
+				}
+			}
+			if drop {
+				continue
+			}
+		}
+		out = append(out, line...) // never ahead of the reading: safe in place
+	}
+	return out
 }
 
 // readLine reads a line from br, without its line end. The line is valid
@@ -948,7 +1014,7 @@ func (r *exchange) fail(err error) {
 	default:
 		r.a.p.cfg.Logger.Warn("endpoint failed", "app", r.a.name, "instance", r.b.ep.Instance, "address", r.b.ep.Address, "err", err)
 		// An error page can replace a partial head still in the buffer.
-		if !r.wrote && r.fc.out.Buffered() == r.headBytes {
+		if !r.wrote {
 			r.writePage(http.StatusBadGateway)
 		}
 	}
@@ -972,8 +1038,10 @@ func (r *exchange) writePage(status int) {
 	}
 	_ = pw.header.Write(w)
 	w.WriteString("\r\n")
+	r.bytes = 0
 	if string(r.h.method) != "HEAD" {
 		w.Write(pw.body.Bytes())
+		r.bytes = int64(pw.body.Len())
 	}
 	_ = w.Flush()
 }
@@ -1021,6 +1089,26 @@ func (r *exchange) finish() {
 			RemoteAddr: r.fc.c.RemoteAddr().String(),
 		})
 	}
+}
+
+// date caches the Date header's value for the current second.
+var date atomic.Pointer[struct {
+	unix int64
+	text string
+}]
+
+// httpDate returns the current time in the HTTP date format.
+func httpDate() string {
+	now := time.Now()
+	if d := date.Load(); d != nil && d.unix == now.Unix() {
+		return d.text
+	}
+	d := &struct {
+		unix int64
+		text string
+	}{now.Unix(), now.UTC().Format(http.TimeFormat)}
+	date.Store(d)
+	return d.text
 }
 
 // targetPath is the path of a request target, unescaped as net/http's

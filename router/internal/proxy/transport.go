@@ -116,12 +116,38 @@ func newPconn(addr string, c net.Conn) *pconn {
 }
 
 // getConn returns an idle connection to addr, and true, or a new one.
-func (t *h1Transport) getConn(addr string) (*pconn, bool, error) {
-	if pc, ok := t.get(addr); ok {
-		return pc, true, nil
+// With probe, an idle connection is used only if it looks open.
+func (t *h1Transport) getConn(addr string, probe bool) (*pconn, bool, error) {
+	for {
+		pc, ok := t.get(addr)
+		if !ok {
+			break
+		}
+		if !probe || pc.alive() {
+			return pc, true, nil
+		}
+		pc.c.Close()
 	}
 	pc, err := t.dialConn(addr)
 	return pc, false, err
+}
+
+// alive reports whether an idle connection looks usable: the app has
+// neither closed it nor sent anything on it. It costs a system call.
+func (pc *pconn) alive() bool {
+	if pc.br.Buffered() > 0 {
+		return false
+	}
+	if pc.rio.rc == nil {
+		return true
+	}
+	ok := false
+	err := pc.rio.rc.Control(func(fd uintptr) {
+		var b [1]byte
+		_, _, e := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		ok = e == syscall.EAGAIN // nothing to read, no end of stream, no error
+	})
+	return err == nil && ok
 }
 
 // dialConn returns a new connection to addr.

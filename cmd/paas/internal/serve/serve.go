@@ -231,7 +231,7 @@ func Run(ctx context.Context, s Settings, out, logw io.Writer) error {
 	cancel()
 
 	access := newAccessLog(logDir)
-	ropts := router.Options{BaseDomain: s.BaseDomain, Logger: log.With("component", "router"), AccessLog: access.add}
+	ropts := router.Options{BaseDomain: s.BaseDomain, Logger: log.With("component", "router"), AccessLog: access.add, ShutdownTimeout: s.ShutdownTimeout}
 	if ropts.ACME, err = acmeOptions(s.ACMEDirectory, s.ACMEEmail, s.ACMECAFile, filepath.Join(s.DataDir, "acme")); err != nil {
 		return err
 	}
@@ -295,19 +295,13 @@ func Run(ctx context.Context, s Settings, out, logw io.Writer) error {
 	g.Go(func() error { access.run(gctx); return nil })
 	g.Go(func() error {
 		log.Info("listening", "addr", ln.Addr().String())
-		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			return err
-		}
-		return nil
+		// Apps' plain requests take the router's fast path; the rest of the
+		// traffic (the API, the dashboard, upgrades...) goes to srv.
+		err := rtr.ServeWith(gctx, ln, srv)
+		log.Info("shut down")
+		return err
 	})
 	g.Go(func() error { return ctl.Run(gctx) })
-	g.Go(func() error {
-		<-gctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), s.ShutdownTimeout)
-		defer cancel()
-		log.Info("shutting down")
-		return srv.Shutdown(sctx)
-	})
 	return g.Wait()
 }
 
