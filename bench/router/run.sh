@@ -11,9 +11,13 @@
 # table update with 10,000 apps (BenchmarkUpdate10000Apps in router/).
 #
 # Usage: bench/router/run.sh            (from anywhere in the repository)
-# Env:   DURATION=5s ROUNDS=3 CONNECTIONS=64 THREADS=1 WARMUP=2s BASE_PORT=18080
+# Env:   DURATION=5s ROUNDS=5 CONNECTIONS=64 THREADS=1 WARMUP=2s BASE_PORT=18080
 #        WORKERS=$(nproc) ROUTER_GOGC=400  (GOGC for the Go proxies: 400 is what paas server and
 #        paas router set when the operator sets no GOGC; ROUTER_GOGC=100 for Go's own default)
+#
+# wrk's requests (HTTP/1.1, an app's exact domain) take the router's fast
+# path, as apps' plain-HTTP traffic does; "stdlib" shows what net/http's
+# server and ReverseProxy alone cost on the same machine.
 #
 # Fairness: nginx runs WORKERS worker processes and the Go proxies
 # (router, stdlib) run with GOMAXPROCS=WORKERS, so each may use the same
@@ -32,7 +36,7 @@
 set -euo pipefail
 
 DURATION=${DURATION:-5s}
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-5}
 CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-1}
 WARMUP=${WARMUP:-2s}

@@ -226,10 +226,8 @@ func (s *ConnServer) readHead(fc *Conn, h *head) (bool, error) {
 			fc.idleSet = time.Time{}
 		}
 		if _, err := fc.br.Peek(n + 1); err != nil {
-			if n > 0 && isTimeout(err) {
-				// Let net/http answer the trickler as it does (408 or close).
-				return false, nil
-			}
+			// A trickler cut off at the read-header timeout is closed, as
+			// net/http closes it.
 			return false, err
 		}
 	}
