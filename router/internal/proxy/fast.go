@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -81,14 +82,28 @@ type Conn struct {
 
 // NewConn wraps c for Serve.
 func (s *ConnServer) NewConn(c net.Conn) *Conn {
-	fc := &Conn{s: s, c: c, out: newRawIO(c, fastWriteBuf)}
-	fc.br = bufio.NewReaderSize(fc.out, fastReadBuf)
+	fc := &Conn{s: s, c: c, out: newPooledRawIO(c)}
 	fc.remoteIP = c.RemoteAddr().String()
 	if h, _, err := net.SplitHostPort(fc.remoteIP); err == nil {
 		fc.remoteIP = h
 	}
 	fc.idle.Store(true)
 	return fc
+}
+
+// readers holds the read buffers of client connections between requests,
+// so that an idle keep-alive connection holds none.
+var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, fastReadBuf) }}
+
+// releaseBuffers gives the connection's buffers back while it waits for a
+// request: it costs a goroutine and little else then.
+func (fc *Conn) releaseBuffers() {
+	if fc.br != nil && fc.br.Buffered() == 0 {
+		fc.br.Reset(nil)
+		readers.Put(fc.br)
+		fc.br = nil
+	}
+	fc.out.release()
 }
 
 // Idle reports whether the connection waits for a request.
@@ -148,6 +163,7 @@ func (s *ConnServer) Serve(fc *Conn) {
 		if !handed {
 			_ = fc.out.Flush()
 			fc.c.Close()
+			fc.releaseBuffers()
 		}
 	}()
 	var h head
@@ -156,7 +172,7 @@ func (s *ConnServer) Serve(fc *Conn) {
 		if s.Closing != nil && s.Closing.Load() {
 			return
 		}
-		if fc.br.Buffered() > 0 {
+		if fc.br != nil && fc.br.Buffered() > 0 {
 			// Pipelined: the last response goes now, not with the next read.
 			if err := fc.out.Flush(); err != nil {
 				return
@@ -170,6 +186,17 @@ func (s *ConnServer) Serve(fc *Conn) {
 				}
 				fc.idleSet = now
 			}
+			// The last response goes out, then the wait for the next request
+			// holds no buffer.
+			if fc.br != nil {
+				fc.releaseBuffers()
+			}
+			if err := fc.out.Wait(); err != nil {
+				return
+			}
+			fc.out.release()
+			fc.br = readers.Get().(*bufio.Reader)
+			fc.br.Reset(fc.out)
 			if _, err := fc.br.Peek(1); err != nil {
 				return
 			}

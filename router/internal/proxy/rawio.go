@@ -3,6 +3,7 @@ package proxy
 import (
 	"io"
 	"net"
+	"sync"
 	"syscall"
 )
 
@@ -21,23 +22,58 @@ import (
 // before the callback runs, so an answer arriving right after the write
 // is not missed.
 type rawIO struct {
-	c   net.Conn
-	rc  syscall.RawConn // nil when c gives no raw access: plain writes and reads then
-	out []byte
-	max int // a Write that fills out past max flushes
+	c    net.Conn
+	rc   syscall.RawConn // nil when c gives no raw access: plain writes and reads then
+	out  []byte          // nil between uses when pooled
+	bufp *[]byte         // out's buffer, from outBufs, when pooled
+	max  int             // a Write that fills out past max flushes
 
-	step func(fd uintptr) bool // o.stepRead, made once
+	step     func(fd uintptr) bool // o.stepRead, made once
+	waitStep func(fd uintptr) bool // o.stepWait, made once
 
-	// Read's state, for step.
-	p          []byte
-	written, n int
-	rerr, werr error
-	read       bool
+	// Read's and Wait's state, for their steps.
+	p            []byte
+	written, n   int
+	rerr, werr   error
+	read, probed bool
+}
+
+// outBufs holds the write buffers of client connections between uses, so
+// that an idle keep-alive connection holds none.
+var outBufs = sync.Pool{New: func() any { b := make([]byte, 0, fastWriteBuf); return &b }}
+
+// newPooledRawIO returns a rawIO whose buffer comes from outBufs when
+// needed and goes back by release.
+func newPooledRawIO(c net.Conn) *rawIO {
+	o := newRawIO(c, 0)
+	o.max = fastWriteBuf
+	return o
+}
+
+// grow makes sure out has a buffer.
+func (o *rawIO) grow() {
+	if o.out == nil {
+		o.bufp = outBufs.Get().(*[]byte)
+		o.out = (*o.bufp)[:0]
+	}
+}
+
+// release gives an empty pooled buffer back.
+func (o *rawIO) release() {
+	if o.bufp != nil && len(o.out) == 0 {
+		*o.bufp = o.out[:0]
+		outBufs.Put(o.bufp)
+		o.bufp, o.out = nil, nil
+	}
 }
 
 func newRawIO(c net.Conn, size int) *rawIO {
-	o := &rawIO{c: c, out: make([]byte, 0, size), max: size}
+	o := &rawIO{c: c, max: size}
+	if size > 0 {
+		o.out = make([]byte, 0, size)
+	}
 	o.step = o.stepRead
+	o.waitStep = o.stepWait
 	if sc, ok := c.(syscall.Conn); ok {
 		if rc, err := sc.SyscallConn(); err == nil {
 			o.rc = rc
@@ -58,6 +94,7 @@ func (o *rawIO) Write(p []byte) (int, error) {
 	if len(p) >= o.max {
 		return o.c.Write(p) // a big piece of body: no copy
 	}
+	o.grow()
 	o.out = append(o.out, p...)
 	return len(p), nil
 }
@@ -68,6 +105,7 @@ func (o *rawIO) WriteString(s string) (int, error) {
 			return 0, err
 		}
 	}
+	o.grow()
 	o.out = append(o.out, s...)
 	return len(s), nil
 }
@@ -127,28 +165,78 @@ func (o *rawIO) Read(p []byte) (int, error) {
 	return o.n, nil
 }
 
+// Wait writes what is buffered, then waits until the connection has
+// something to read (or its end, or an error), without reading it.
+func (o *rawIO) Wait() error {
+	if o.rc == nil {
+		return o.Flush() // the read that follows waits
+	}
+	o.written, o.werr, o.probed = 0, nil, false
+	err := o.rc.Read(o.waitStep)
+	out := o.out[o.written:]
+	o.out = o.out[:0]
+	if o.werr != nil {
+		return &net.OpError{Op: "write", Net: "tcp", Addr: o.c.RemoteAddr(), Err: o.werr}
+	}
+	if len(out) > 0 {
+		if _, werr := o.c.Write(out); werr != nil {
+			return werr
+		}
+	}
+	return err
+}
+
+// stepWait is RawConn.Read's callback for Wait.
+func (o *rawIO) stepWait(fd uintptr) bool {
+	if o.probed {
+		return true // readable now
+	}
+	o.probed = true
+	if len(o.out) > 0 {
+		if done := o.writeOut(fd); done {
+			return true
+		}
+		return false // written: wait for readability
+	}
+	// Nothing to write: is there something to read already? (The wait
+	// about to begin counts only what arrives from now on.)
+	var b [1]byte
+	_, _, e := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+	return e != syscall.EAGAIN
+}
+
+// writeOut writes out from fd, from o.written on. It reports true when it
+// must stop short: a full send buffer (the rest goes the usual way) or an
+// error, in o.werr.
+func (o *rawIO) writeOut(fd uintptr) bool {
+	for o.written < len(o.out) {
+		m, e := syscall.Write(int(fd), o.out[o.written:])
+		if m > 0 {
+			o.written += m
+		}
+		switch e {
+		case nil:
+			if m == 0 {
+				o.werr = io.ErrShortWrite
+				return true
+			}
+		case syscall.EINTR:
+		case syscall.EAGAIN:
+			return true
+		default:
+			o.werr = e
+			return true
+		}
+	}
+	return false
+}
+
 // stepRead is RawConn.Read's callback for Read: the first call writes, the
 // next ones read. It reports whether it is done.
 func (o *rawIO) stepRead(fd uintptr) bool {
 	if o.written < len(o.out) {
-		for o.written < len(o.out) {
-			m, e := syscall.Write(int(fd), o.out[o.written:])
-			if m > 0 {
-				o.written += m
-			}
-			switch e {
-			case nil:
-				if m == 0 {
-					o.werr = io.ErrShortWrite
-					return true
-				}
-			case syscall.EINTR:
-			case syscall.EAGAIN:
-				return true // the send buffer is full: the rest goes the usual way
-			default:
-				o.werr = e
-				return true
-			}
+		if done := o.writeOut(fd); done {
+			return true
 		}
 		return false // no read attempt now: wait for readability, then read
 	}
