@@ -300,9 +300,18 @@ func parseHead(h *head, raw []byte) bool {
 	if h.target[0] != '/' {
 		return false // absolute-form, asterisk-form: net/http's
 	}
-	for _, c := range h.target {
-		if c <= ' ' || c >= 0x7f {
+	inPath := true
+	for i, c := range h.target {
+		switch {
+		case c <= ' ' || c >= 0x7f:
 			return false
+		case c == '?':
+			inPath = false
+		case c == '%' && inPath:
+			// net/http refuses a path with a bad escape: so does the fast path.
+			if i+2 >= len(h.target) || !isHex(h.target[i+1]) || !isHex(h.target[i+2]) {
+				return false
+			}
 		}
 	}
 	seenLength := false
@@ -453,6 +462,8 @@ var tokenChars = func() (t [256]bool) {
 }()
 
 func isTokenChar(c byte) bool { return tokenChars[c] }
+
+func isHex(c byte) bool { return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F' }
 
 func trimOWS(b []byte) []byte {
 	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
