@@ -1002,6 +1002,8 @@ func TestFastBackendFailures(t *testing.T) {
 			{"unasked 101", reply{raw: "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n"}},
 			{"reset in the head", reply{raw: "HTTP/1.1 200 OK\r\nX-Partial: y", reset: true}},
 			{"closed without an answer", reply{raw: "", hangUp: true}},
+			{"bare CR in a header value", reply{raw: "HTTP/1.1 200 OK\r\nX-Split: a\rSet-Cookie: evil=1\r\nContent-Length: 2\r\n\r\nok"}},
+			{"space in a header name", reply{raw: "HTTP/1.1 200 OK\r\nX Bad: a\r\nContent-Length: 2\r\n\r\nok"}},
 		}
 		replies := map[string]reply{}
 		for i, tt := range tests {
@@ -1035,6 +1037,27 @@ func TestFastBackendFailures(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestFastAppSendsMoreThanItsLength: bytes an app sends after the end of
+// its response are not taken for the answer to the next request sent on
+// that connection (the connection is closed instead of pooled).
+func TestFastAppSendsMoreThanItsLength(t *testing.T) {
+	app := newRawApp(t, "web.1", script(map[string]reply{
+		"/extra": {raw: "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nevil!"},
+	}))
+	addr := fastRouter(t, router.Options{}, app.ep)
+	rc := dialRaw(t, addr)
+	rc.send("GET /extra HTTP/1.1\r\nHost: a.localhost\r\n\r\n")
+	if resp := rc.read("GET"); resp.code != 200 || resp.body != "ok" {
+		t.Fatalf("GET /extra = %d %q, want 200 ok", resp.code, resp.body)
+	}
+	for i := range 3 {
+		rc.send("GET /next HTTP/1.1\r\nHost: a.localhost\r\n\r\n")
+		if resp := rc.read("GET"); resp.code != 200 || resp.body != "ok" {
+			t.Fatalf("GET /next #%d = %d %q, want 200 ok (not the app's extra bytes)", i, resp.code, resp.body)
+		}
+	}
 }
 
 // TestFastHandOver: requests the fast path leaves to net/http are answered

@@ -793,7 +793,7 @@ func (r *exchange) relay() error {
 			return errBadResponse
 		}
 		colon := bytes.IndexByte(line, ':')
-		if colon < 1 {
+		if colon < 1 || !validHeaderLine(line, colon) {
 			return errBadResponse
 		}
 		name, value := line[:colon], trimOWS(line[colon+1:])
@@ -880,6 +880,24 @@ func (r *exchange) relay() error {
 	}
 	// The response is sent by the read that waits for the next request.
 	return err
+}
+
+// validHeaderLine reports whether line, a header line whose colon is at
+// colon, has a token for a name and no control characters but tabs in its
+// value: nothing an app sends may split or end the head early for the
+// client.
+func validHeaderLine(line []byte, colon int) bool {
+	for _, c := range line[:colon] {
+		if !isTokenChar(c) {
+			return false
+		}
+	}
+	for _, c := range line[colon+1:] {
+		if c < ' ' && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // dropNamed removes from hb, a response head, the header lines whose
@@ -1097,7 +1115,9 @@ func (p *pageWriter) WriteHeader(int)             {}
 func (r *exchange) finish() {
 	switch {
 	case r.pc == nil:
-	case r.keepPC:
+	case r.keepPC && r.pc.br.Buffered() == 0:
+		// (Bytes after the response's end would be taken for the next
+		// response on this connection: such a connection is closed.)
 		r.a.p.transport.put(r.pc)
 	default:
 		r.pc.c.Close()
