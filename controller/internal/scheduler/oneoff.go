@@ -118,8 +118,11 @@ func (s *Scheduler) runSpec(ctx context.Context, rt OneOffRuntime, app string, r
 	for {
 		select {
 		case r := <-done:
-			// The logger may still be writing the last lines.
-			time.Sleep(200 * time.Millisecond)
+			// The last lines may not be in the log yet: deleting the task
+			// makes containerd's shim finish copying the process's output
+			// (and its logger exit) first. A fixed pause lost lines on a
+			// loaded machine.
+			_ = rt.Stop(context.WithoutCancel(ctx), in.ID)
 			copyNew()
 			s.event(app, "run.%d exited with code %d", n, r.code)
 			if r.err != nil {
