@@ -260,8 +260,23 @@ func (s *Store) runContainer(ctx context.Context, id, snapshot string, spec RunS
 		cctx, cancel := cleanupCtx()
 		defer cancel()
 		// The snapshot is the caller's: delete only the container record.
-		if derr := c.Delete(cctx); derr != nil && !errdefs.IsNotFound(derr) {
-			s.log.Warn("delete build container", "container", id, "err", derr)
+		// Right after a cancel the task may not be quite gone (a delete that
+		// raced the kill): delete it again and retry, a few times.
+		for attempt := 0; ; attempt++ {
+			derr := c.Delete(cctx)
+			if derr == nil || errdefs.IsNotFound(derr) {
+				return
+			}
+			if attempt == 5 || cctx.Err() != nil {
+				s.log.Warn("delete build container", "container", id, "err", derr)
+				return
+			}
+			if t, err := c.Task(cctx, nil); err == nil {
+				if _, err := t.Delete(cctx, containerd.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
+					s.log.Debug("delete build task again", "container", id, "err", err)
+				}
+			}
+			time.Sleep(time.Duration(50<<attempt) * time.Millisecond)
 		}
 	}()
 

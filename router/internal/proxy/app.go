@@ -44,6 +44,18 @@ type backend struct {
 	rp   httputil.ReverseProxy // p's, rewriting to url
 	name string                // unique within the balancer
 	down bool                  // guarded by app.mu
+
+	pool atomic.Pointer[pool] // the transport's pool for ep.Address, once looked up
+}
+
+// connPool returns the pool of connections to b's endpoint.
+func (b *backend) connPool() *pool {
+	if p := b.pool.Load(); p != nil {
+		return p
+	}
+	p := b.app.p.transport.pool(b.ep.Address)
+	b.pool.Store(p)
+	return p
 }
 
 func (p *Proxy) newApp(ar controller.AppRoute) *app {

@@ -545,7 +545,7 @@ func (s *ConnServer) route(fc *Conn, h *head) bool {
 	// Bodyless idempotent requests are sent again on a new connection then;
 	// the others may not be, so their connection is checked first.
 	probe := h.length > 0 || !idempotent(h.method)
-	pc, reused, err := a.p.transport.getConn(b.ep.Address, probe)
+	pc, reused, err := b.connPool().getConn(b.ep.Address, probe, start)
 	if err != nil {
 		// Refused: nothing was sent. Take it out of rotation and try another
 		// once.
@@ -555,7 +555,7 @@ func (s *ConnServer) route(fc *Conn, h *head) bool {
 			a.metrics.retry()
 			if b2 := a.pick(&fc.picker); b2 != nil {
 				b = b2
-				if pc, reused, err = a.p.transport.getConn(b.ep.Address, probe); err != nil {
+				if pc, reused, err = b.connPool().getConn(b.ep.Address, probe, start); err != nil {
 					a.p.cfg.Logger.Warn("endpoint refused connection", "app", a.name, "instance", b.ep.Instance, "address", b.ep.Address, "err", err)
 					a.markDown(b, a.p.cfg.RefusedCooldown)
 				}
@@ -610,8 +610,8 @@ func (r *exchange) run() {
 		// A kept-alive connection the app closed meanwhile: send again on a
 		// new one. (The head is still in the read buffer.)
 		r.pc.c.Close()
-		r.a.p.transport.closeIdle(r.b.ep.Address)
-		if r.pc, err = r.a.p.transport.dialConn(r.b.ep.Address); err == nil {
+		r.b.connPool().drain(false)
+		if r.pc, err = r.b.connPool().dialConn(r.b.ep.Address); err == nil {
 			r.reused = false
 			err = r.send()
 		}
@@ -1113,12 +1113,13 @@ func (p *pageWriter) WriteHeader(int)             {}
 // finish gives the backend connection back or closes it, and records the
 // request.
 func (r *exchange) finish() {
+	now := time.Now()
 	switch {
 	case r.pc == nil:
 	case r.keepPC && r.pc.br.Buffered() == 0:
 		// (Bytes after the response's end would be taken for the next
 		// response on this connection: such a connection is closed.)
-		r.a.p.transport.put(r.pc)
+		r.pc.pool.put(r.pc, now)
 	default:
 		r.pc.c.Close()
 	}
@@ -1128,8 +1129,8 @@ func (r *exchange) finish() {
 	if r.status == 0 {
 		r.status = http.StatusBadGateway
 	}
-	d := time.Since(r.start)
-	r.a.metrics.observe(r.status, r.bytes, d)
+	d := now.Sub(r.start)
+	r.a.metrics.observeAt(now, r.status, r.bytes, d)
 	if f := r.a.p.cfg.AccessLog; f != nil {
 		f(Entry{
 			Time:       r.start,

@@ -121,13 +121,18 @@ func (a *appMetrics) init() {
 }
 
 func (a *appMetrics) observe(status int, bytes int64, d time.Duration) {
+	a.observeAt(time.Now(), status, bytes, d)
+}
+
+// observeAt records a request that ended at now.
+func (a *appMetrics) observeAt(now time.Time, status int, bytes int64, d time.Duration) {
 	a.once.Do(a.init)
 	if c := status/100 - 1; c >= 0 && c < len(a.classes) {
 		a.classes[c].Inc()
 	}
 	a.duration.Observe(d.Seconds())
 	a.bytes.Add(float64(bytes))
-	a.hist.add(time.Now(), status, d)
+	a.hist.add(now, status, d)
 }
 
 func (a *appMetrics) retry() { a.m.retries.WithLabelValues(a.name).Inc() }

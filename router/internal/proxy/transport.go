@@ -26,8 +26,8 @@ type h1Transport struct {
 	maxIdle     int           // idle connections kept per address
 	idleTimeout time.Duration // an idle connection older than this is closed, not used
 
-	mu   sync.Mutex
-	idle map[string][]*pconn // by address, most recently used last
+	mu    sync.Mutex
+	pools map[string]*pool // by address
 }
 
 var _ http.RoundTripper = (*h1Transport)(nil)
@@ -39,6 +39,7 @@ const maxResponseHeaderBytes = 1 << 20
 // pconn is one keep-alive connection to a backend.
 type pconn struct {
 	addr   string
+	pool   *pool
 	c      net.Conn
 	rio    *rawIO       // under lr; the fast path writes requests here
 	lr     *limitReader // under br
@@ -86,7 +87,7 @@ func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			if err != nil {
 				return nil, err
 			}
-			pc = newPconn(addr, c)
+			pc = newPconn(t.pool(addr), addr, c)
 		}
 		resp, err := t.exchange(ctx, pc, req)
 		if err == nil {
@@ -108,18 +109,18 @@ func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 }
 
-func newPconn(addr string, c net.Conn) *pconn {
-	pc := &pconn{addr: addr, c: c, rio: newRawIO(c, 4096), bw: bufio.NewWriterSize(c, 4096)}
+func newPconn(p *pool, addr string, c net.Conn) *pconn {
+	pc := &pconn{addr: addr, pool: p, c: c, rio: newRawIO(c, 4096), bw: bufio.NewWriterSize(c, 4096)}
 	pc.lr = &limitReader{r: pc.rio, left: -1}
 	pc.br = bufio.NewReaderSize(pc.lr, 8192)
 	return pc
 }
 
-// getConn returns an idle connection to addr, and true, or a new one.
-// With probe, an idle connection is used only if it looks open.
-func (t *h1Transport) getConn(addr string, probe bool) (*pconn, bool, error) {
+// getConn returns an idle connection to addr from p, and true, or a new
+// one. With probe, an idle connection is used only if it looks open.
+func (p *pool) getConn(addr string, probe bool, now time.Time) (*pconn, bool, error) {
 	for {
-		pc, ok := t.get(addr)
+		pc, ok := p.get(now)
 		if !ok {
 			break
 		}
@@ -128,7 +129,7 @@ func (t *h1Transport) getConn(addr string, probe bool) (*pconn, bool, error) {
 		}
 		pc.c.Close()
 	}
-	pc, err := t.dialConn(addr)
+	pc, err := p.dialConn(addr)
 	return pc, false, err
 }
 
@@ -150,13 +151,13 @@ func (pc *pconn) alive() bool {
 	return err == nil && ok
 }
 
-// dialConn returns a new connection to addr.
-func (t *h1Transport) dialConn(addr string) (*pconn, error) {
-	c, err := t.dial(context.Background(), "tcp", addr)
+// dialConn returns a new connection to addr, of p.
+func (p *pool) dialConn(addr string) (*pconn, error) {
+	c, err := p.t.dial(context.Background(), "tcp", addr)
 	if err != nil {
 		return nil, err
 	}
-	return newPconn(addr, c), nil
+	return newPconn(p, addr, c), nil
 }
 
 // exchange writes req on pc and reads the response's head.
@@ -242,93 +243,130 @@ func (b *connBody) release(complete bool) {
 	b.pc.c.Close()
 }
 
-func (t *h1Transport) get(addr string) (*pconn, bool) {
+// pool is the idle connections to one address, most recently used last.
+type pool struct {
+	t    *h1Transport
+	mu   sync.Mutex
+	idle []*pconn
+	gone bool // dropped from the transport: connections given back are closed
+}
+
+// pool returns addr's pool, made on first use. An app's backend keeps it,
+// so the fast path finds it without a lookup.
+func (t *h1Transport) pool(addr string) *pool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for {
-		l := t.idle[addr]
-		if len(l) == 0 {
-			return nil, false
-		}
-		pc := l[len(l)-1]
-		l[len(l)-1] = nil
-		t.idle[addr] = l[:len(l)-1]
-		if time.Since(pc.idleAt) < t.idleTimeout {
+	if t.pools == nil {
+		t.pools = make(map[string]*pool)
+	}
+	p := t.pools[addr]
+	if p == nil {
+		p = &pool{t: t}
+		t.pools[addr] = p
+	}
+	return p
+}
+
+func (t *h1Transport) get(addr string) (*pconn, bool) { return t.pool(addr).get(time.Now()) }
+
+func (t *h1Transport) put(pc *pconn) { pc.pool.put(pc, time.Now()) }
+
+// get takes the most recently used idle connection that has not idled out.
+func (p *pool) get(now time.Time) (*pconn, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for len(p.idle) > 0 {
+		pc := p.idle[len(p.idle)-1]
+		p.idle[len(p.idle)-1] = nil
+		p.idle = p.idle[:len(p.idle)-1]
+		if now.Sub(pc.idleAt) < p.t.idleTimeout {
 			return pc, true
 		}
 		pc.c.Close()
 	}
+	return nil, false
 }
 
-func (t *h1Transport) put(pc *pconn) {
-	pc.idleAt = time.Now()
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.idle == nil {
-		t.idle = make(map[string][]*pconn)
-	}
-	l := t.idle[pc.addr]
+// put gives pc back, or closes it when the pool is full or gone.
+func (p *pool) put(pc *pconn, now time.Time) {
+	pc.idleAt = now
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	// Sweep as we go: the oldest connection, at the bottom, may have idled
 	// out (LIFO reuse never reaches it while traffic is light).
-	if len(l) > 0 && time.Since(l[0].idleAt) >= t.idleTimeout {
-		l[0].c.Close()
-		l = append(l[:0], l[1:]...)
+	if len(p.idle) > 0 && now.Sub(p.idle[0].idleAt) >= p.t.idleTimeout {
+		p.idle[0].c.Close()
+		p.idle = append(p.idle[:0], p.idle[1:]...)
 	}
-	if len(l) >= t.maxIdle {
+	if p.gone || len(p.idle) >= p.t.maxIdle {
 		pc.c.Close()
 		return
 	}
-	t.idle[pc.addr] = append(l, pc)
+	p.idle = append(p.idle, pc)
+}
+
+// drain closes the idle connections; with gone, the pool takes no more.
+func (p *pool) drain(gone bool) {
+	p.mu.Lock()
+	idle := p.idle
+	p.idle = nil
+	p.gone = p.gone || gone
+	p.mu.Unlock()
+	for _, pc := range idle {
+		pc.c.Close()
+	}
 }
 
 // retain closes the idle connections to addresses not in keep (instances
 // gone from the routing table), and those idle for too long.
 func (t *h1Transport) retain(keep map[string]bool) {
 	t.mu.Lock()
-	var closing []*pconn
-	for addr, l := range t.idle {
-		if !keep[addr] {
-			closing = append(closing, l...)
-			delete(t.idle, addr)
-			continue
+	var gone, kept []*pool
+	for addr, p := range t.pools {
+		if keep[addr] {
+			kept = append(kept, p)
+		} else {
+			gone = append(gone, p)
+			delete(t.pools, addr)
 		}
-		fresh := l[:0]
-		for _, pc := range l {
-			if time.Since(pc.idleAt) >= t.idleTimeout {
+	}
+	t.mu.Unlock()
+	for _, p := range gone {
+		p.drain(true)
+	}
+	now := time.Now()
+	for _, p := range kept {
+		p.mu.Lock()
+		var closing []*pconn
+		fresh := p.idle[:0]
+		for _, pc := range p.idle {
+			if now.Sub(pc.idleAt) >= t.idleTimeout {
 				closing = append(closing, pc)
 			} else {
 				fresh = append(fresh, pc)
 			}
 		}
-		clear(l[len(fresh):])
-		t.idle[addr] = fresh
-	}
-	t.mu.Unlock()
-	for _, pc := range closing {
-		pc.c.Close()
+		clear(p.idle[len(fresh):])
+		p.idle = fresh
+		p.mu.Unlock()
+		for _, pc := range closing {
+			pc.c.Close()
+		}
 	}
 }
 
-func (t *h1Transport) closeIdle(addr string) {
-	t.mu.Lock()
-	l := t.idle[addr]
-	delete(t.idle, addr)
-	t.mu.Unlock()
-	for _, pc := range l {
-		pc.c.Close()
-	}
-}
+func (t *h1Transport) closeIdle(addr string) { t.pool(addr).drain(false) }
 
 // CloseIdleConnections closes the idle connections of both transports.
 func (t *h1Transport) CloseIdleConnections() {
 	t.mu.Lock()
-	idle := t.idle
-	t.idle = nil
+	var pools []*pool
+	for _, p := range t.pools {
+		pools = append(pools, p)
+	}
 	t.mu.Unlock()
-	for _, l := range idle {
-		for _, pc := range l {
-			pc.c.Close()
-		}
+	for _, p := range pools {
+		p.drain(false)
 	}
 	t.std.CloseIdleConnections()
 }

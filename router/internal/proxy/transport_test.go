@@ -75,9 +75,14 @@ func TestTransportReusesConnections(t *testing.T) {
 			t.Errorf("%s: %d connections opened, want %d", tt.name, n, tt.wantConns)
 		}
 	}
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	p := tr.pool(addr)
+	if len(p.idle) != 1 {
+		t.Errorf("before retain: %d idle connections to %s, want 1", len(p.idle), addr)
+	}
 	tr.retain(map[string]bool{})
-	if len(tr.idle) != 0 {
-		t.Errorf("after retain(none): idle = %v, want none", tr.idle)
+	if len(p.idle) != 0 || !p.gone || len(tr.pools) != 0 {
+		t.Errorf("after retain(none): %d idle, gone %v, %d pools; want none, true, none", len(p.idle), p.gone, len(tr.pools))
 	}
 	tr.CloseIdleConnections()
 }
