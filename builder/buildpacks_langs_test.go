@@ -131,12 +131,11 @@ func wantOutput(t *testing.T, which, out string, want ...string) {
 	}
 }
 
-// testNodeBuildpack builds a Node.js app with a dependency and a lockfile
-// on the stacks in e, node and npm from the npm registry the host's npm is
-// configured with; then rebuilds it after a code-only change (only the
-// app layer changes) and after a lockfile change (the node_modules layer
-// is made again, the runtime layer is not).
-func testNodeBuildpack(t *testing.T, e *env) {
+// npmRegistry is the npm registry the host's npm is configured with
+// (npm_config_registry, else npm config get registry); the test is skipped
+// without one.
+func npmRegistry(t *testing.T) string {
+	t.Helper()
 	registry := os.Getenv("npm_config_registry")
 	if registry == "" {
 		out, err := exec.Command("npm", "config", "get", "registry").Output()
@@ -148,6 +147,29 @@ func testNodeBuildpack(t *testing.T, e *env) {
 	if !strings.HasPrefix(registry, "http") {
 		t.Skipf("the host's npm has no registry (%q)", registry)
 	}
+	return registry
+}
+
+// assertNoDevDependency checks that the devDependency semver is nowhere
+// in the node_modules of the image (pruned after the build).
+func assertNoDevDependency(t *testing.T, e *env, image string) {
+	t.Helper()
+	if got := e.runCommand(t, image, "ls -AR node_modules/ | grep semver; echo end"); got != "end\n" {
+		t.Errorf("the devDependency semver is in the image's node_modules: %q", got)
+	}
+}
+
+// testNodeBuildpack builds a Node.js app with a dependency, a
+// devDependency its build script runs and a lockfile on the stacks in e,
+// node and npm from the npm registry the host's npm is configured with;
+// the devDependency is pruned from the image. Then it rebuilds the app
+// after a code-only change (only the app layer changes; the build script
+// runs the devDependency again from the reused dependencies, which the
+// cache keeps unpruned), after a lockfile
+// change (the node_modules layer is made again, the runtime layer is not)
+// and with NPM_CONFIG_PRODUCTION=false (devDependencies kept).
+func testNodeBuildpack(t *testing.T, e *env) {
+	registry := npmRegistry(t)
 	e = stackBuilder(t, e, map[string]string{"npm_config_registry": registry})
 	dir := copyTestApp(t, "node")
 
@@ -158,7 +180,8 @@ func testNodeBuildpack(t *testing.T, e *env) {
 	}
 	t.Logf("cold build: %s", time.Since(start))
 	wantOutput(t, "first build", out, "-----> Node.js app detected", "-----> Installing node 22.", "-----> Installing npm ",
-		"-----> Installing dependencies (npm ci)", "1 packages installed")
+		"-----> Installing dependencies (npm ci --include=dev)", "2 packages installed",
+		"-----> Running the build script (npm run build)", "-----> Pruning devDependencies (npm prune --omit=dev)", "1 packages left")
 	if got := first.Config.Labels["paas.buildpacks"]; got != "paas/node@0.1.0" {
 		t.Errorf("built by %q, want paas/node@0.1.0", got)
 	}
@@ -166,12 +189,13 @@ func testNodeBuildpack(t *testing.T, e *env) {
 		t.Errorf("web = %q, want %q", got, want)
 	}
 	body := e.serve(t, first.Image, first.ProcessTypes["web"], "/")
-	if !strings.HasPrefix(body, "hello from node v1 on v22.") || !strings.HasSuffix(body, "7 is a number: true\n") {
+	if !strings.HasPrefix(body, "hello from node v1 on v22.") || !strings.HasSuffix(body, ", built 7.7.0, 7 is a number: true\n") {
 		t.Errorf("GET / = %q", body)
 	}
 	if got := e.runCommand(t, first.Image, "command -v node; echo $NODE_ENV; ls /layers/paas_node"); got != "/layers/paas_node/node/bin/node\nproduction\nnode\nnode_modules\n" {
 		t.Errorf("in the image, node, NODE_ENV and the layers are %q", got)
 	}
+	assertNoDevDependency(t, e, first.Image)
 
 	replaceIn(t, filepath.Join(dir, "server.js"), `"v1"`, `"v2"`)
 	start = time.Now()
@@ -195,7 +219,7 @@ func testNodeBuildpack(t *testing.T, e *env) {
 	if err != nil {
 		t.Fatalf("third Build: %v", err)
 	}
-	wantOutput(t, "lockfile change", out, " (cached)", "-----> Installing dependencies (npm ci)")
+	wantOutput(t, "lockfile change", out, " (cached)", "-----> Installing dependencies (npm ci --include=dev)")
 	assertLayers(t, second, third, names, []bool{false, false, true})
 	if body := e.serve(t, third.Image, third.ProcessTypes["web"], "/"); !strings.HasSuffix(body, "7 is a number: true\n") {
 		t.Errorf("GET / after the lockfile change = %q", body)
@@ -205,14 +229,75 @@ func testNodeBuildpack(t *testing.T, e *env) {
 	}
 
 	// Another engines.node range that the node already there satisfies as
-	// the highest release: nothing is downloaded, no layer changes.
+	// the highest release: nothing is downloaded, the runtime layer stays.
+	// The app's config var NPM_CONFIG_PRODUCTION=false keeps the
+	// devDependencies in the image.
 	replaceIn(t, filepath.Join(dir, "package.json"), `"node": "22.x"`, `"node": ">=22 <23"`)
-	fourth, out, err := e.buildWith(t, builder.Request{Dir: dir})
+	fourth, out, err := e.buildWith(t, builder.Request{Dir: dir, BuildArgs: map[string]string{"NPM_CONFIG_PRODUCTION": "false"}})
 	if err != nil {
 		t.Fatalf("fourth Build: %v", err)
 	}
-	wantOutput(t, "engines change", out, "engines.node (package.json): >=22 <23", "-----> Using node 22.", "-----> Reusing node_modules")
-	assertLayers(t, third, fourth, names, []bool{false, true, true})
+	wantOutput(t, "engines change", out, "engines.node (package.json): >=22 <23", "-----> Using node 22.", "-----> Reusing node_modules",
+		"devDependencies kept (NPM_CONFIG_PRODUCTION=false)")
+	assertLayers(t, third, fourth, names, []bool{false, false, true})
+	if got := e.runCommand(t, fourth.Image, "node -p 'require(\"semver/package.json\").version'"); got != "7.6.3\n" {
+		t.Errorf("semver in the image with NPM_CONFIG_PRODUCTION=false: %q, want 7.6.3", got)
+	}
+}
+
+// testNodePackageManager builds the app of testdata/apps/node-PM (pm is
+// yarn or pnpm) with a dependency and a devDependency, installed with pm
+// through corepack from the npm registry the host's npm is configured
+// with; the devDependency is pruned from the image. Then it rebuilds the
+// app after a code-only change: the dependencies and their layer are
+// reused. The yarn app has no packageManager (corepack's default Yarn 1);
+// the pnpm app names its pnpm. The yarn.lock names the registry as
+// REGISTRY, the test's registry in its place.
+func testNodePackageManager(t *testing.T, e *env, pm string) {
+	registry := npmRegistry(t)
+	e = stackBuilder(t, e, map[string]string{"npm_config_registry": registry})
+	dir := copyTestApp(t, "node-"+pm)
+	lock := map[string]string{"yarn": "yarn.lock", "pnpm": "pnpm-lock.yaml"}[pm]
+	if pm == "yarn" {
+		replaceIn(t, filepath.Join(dir, lock), "REGISTRY/", strings.TrimSuffix(registry, "/")+"/")
+	}
+
+	start := time.Now()
+	first, out, err := e.buildWith(t, builder.Request{Dir: dir})
+	if err != nil {
+		t.Fatalf("Build: %v", err)
+	}
+	t.Logf("first build: %s", time.Since(start))
+	install := map[string]string{"yarn": "yarn install --frozen-lockfile", "pnpm": "pnpm install --frozen-lockfile"}[pm]
+	version := map[string]string{"yarn": "1.", "pnpm": "10.34.9"}[pm]
+	using := "-----> Using " + pm + " " + version
+	wantOutput(t, "first build", out, using, "-----> Installing dependencies ("+install,
+		"-----> Pruning devDependencies ("+pm+" ")
+	if body := e.serve(t, first.Image, first.ProcessTypes["web"], "/"); body != "hello from "+pm+" v1, 7 is a number: true\n" {
+		t.Errorf("GET / = %q", body)
+	}
+	assertNoDevDependency(t, e, first.Image)
+	// A Procfile may run the package manager: it is in the image, offline.
+	if got := e.runCommand(t, first.Image, pm+" --version"); !strings.HasPrefix(got, version) {
+		t.Errorf("%s --version in the image: %q", pm, got)
+	}
+
+	replaceIn(t, filepath.Join(dir, "server.js"), `"v1"`, `"v2"`)
+	start = time.Now()
+	second, out, err := e.buildWith(t, builder.Request{Dir: dir})
+	if err != nil {
+		t.Fatalf("second Build: %v", err)
+	}
+	t.Logf("code-only rebuild: %s", time.Since(start))
+	wantOutput(t, "code-only rebuild", out, "-----> Using corepack ", using, "-----> Reusing node_modules ("+lock+" unchanged)",
+		"-----> Reusing the image's node_modules")
+	if strings.Contains(out, "Installing") {
+		t.Errorf("code-only rebuild installed something")
+	}
+	if body := e.serve(t, second.Image, second.ProcessTypes["web"], "/"); body != "hello from "+pm+" v2, 7 is a number: true\n" {
+		t.Errorf("GET / after the change = %q", body)
+	}
+	assertLayers(t, first, second, []string{"app", "node_modules", "node runtime", "corepack"}, []bool{false, true, true, true})
 }
 
 // testGoBuildpack builds a Go module with a dependency (a module of its

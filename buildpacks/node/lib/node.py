@@ -32,6 +32,8 @@ def read_package(path):
 # --- semver ranges (the subset package.json's engines use) ---------------
 
 VERSION_RE = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")
+# packageManager: NAME@VERSION, optionally +HASH (corepack checks it).
+PM_RE = re.compile(r"^(npm|yarn|pnpm)@(\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?)(?:\+[0-9A-Za-z.=/-]+)?$")
 PARTIAL_RE = re.compile(r"^v?(\d+|[xX*])(?:\.(\d+|[xX*]))?(?:\.(\d+|[xX*]))?(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$")
 
 
@@ -171,9 +173,10 @@ def cmd_resolve(metafile, rng):
     print(s, tarball(entry))
 
 
-def cmd_npm(metafile, node_version):
-    """Prints 'VERSION TARBALL' of npm: the registry's latest if it runs on
-    node_version, else the highest release that says it does."""
+def cmd_npm(metafile, node_version, name="npm"):
+    """Prints 'VERSION TARBALL' of npm (or of the package name, e.g.
+    corepack): the registry's latest if it runs on node_version, else the
+    highest release that says it does."""
     meta = load_meta(metafile)
     node = tuple(int(x) for x in node_version.split("."))
     vs = versions(meta)
@@ -196,16 +199,18 @@ def cmd_npm(metafile, node_version):
         if runs(entry):
             print(s, tarball(entry))
             return
-    fail("no npm release on the registry runs on Node.js %s" % node_version)
+    fail("no %s release on the registry runs on Node.js %s" % (name, node_version))
 
 
 def cmd_state(pkgjson, layers):
     """Prints, as shell assignments, what bin/build needs to know before
     it decides what to make again: engines.node (range), whether the build
-    and start scripts exist (has_build, has_start: 1 or empty) and the
-    metadata the last build left on the node and node_modules layers
-    (node_range, node_version, node_arch, node_npm, modules_key). One call, one
-    interpreter start."""
+    and start scripts exist (has_build, has_start: 1 or empty),
+    packageManager's name and version (pm_name, pm_version; empty if it
+    is not set) and the metadata the last build left on the node,
+    corepack, all_modules and node_modules layers (node_range,
+    node_version, node_arch, node_npm, corepack_version, corepack_node,
+    full_key, modules_key). One call, one interpreter start."""
     pkg = read_package(pkgjson)
     engines = pkg.get("engines") or {}
     rng = engines.get("node", "") if isinstance(engines, dict) else ""
@@ -218,6 +223,17 @@ def cmd_state(pkgjson, layers):
     def has(name):
         v = scripts.get(name)
         return "1" if isinstance(v, str) and v.strip() else ""
+
+    pm = pkg.get("packageManager") or ""
+    if not isinstance(pm, str):
+        fail("package.json: packageManager is not a string")
+    pm_name = pm_version = ""
+    if pm.strip():
+        m = PM_RE.match(pm.strip())
+        if not m:
+            fail("package.json: packageManager %r is not npm, yarn or pnpm with an exact version "
+                 "(\"pnpm@9.15.0\", say)" % pm)
+        pm_name, pm_version = m.group(1), m.group(2)
 
     def meta(layer, key):
         try:
@@ -235,6 +251,11 @@ def cmd_state(pkgjson, layers):
         "node_version": meta("node", "version"),
         "node_arch": meta("node", "arch"),
         "node_npm": meta("node", "npm"),
+        "pm_name": pm_name,
+        "pm_version": pm_version,
+        "corepack_version": meta("corepack", "version"),
+        "corepack_node": meta("corepack", "node"),
+        "full_key": meta("all_modules", "key"),
         "modules_key": meta("node_modules", "key"),
     }
     for k, v in out.items():
