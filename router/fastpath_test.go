@@ -36,7 +36,7 @@ import (
 const appHost = "a.localhost"
 
 // fastRouter starts a router that serves app "a" at a.localhost from eps.
-func fastRouter(t *testing.T, opts router.Options, eps ...controller.Endpoint) string {
+func fastRouter(t testing.TB, opts router.Options, eps ...controller.Endpoint) string {
 	t.Helper()
 	r, addr := startRouter(t, opts)
 	r.Update(controller.RoutingTable{Version: 1, Apps: []controller.AppRoute{
@@ -216,7 +216,7 @@ type rawApp struct {
 	conns atomic.Int64 // connections accepted
 }
 
-func newRawApp(t *testing.T, name string, serve func(c net.Conn, br *bufio.Reader)) *rawApp {
+func newRawApp(t testing.TB, name string, serve func(c net.Conn, br *bufio.Reader)) *rawApp {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

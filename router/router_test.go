@@ -25,7 +25,7 @@ import (
 )
 
 // startRouter serves a new Router on a loopback port until the test ends.
-func startRouter(t *testing.T, opts router.Options) (*router.Router, string) {
+func startRouter(t testing.TB, opts router.Options) (*router.Router, string) {
 	t.Helper()
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -50,7 +50,7 @@ func startRouter(t *testing.T, opts router.Options) (*router.Router, string) {
 	return r, ln.Addr().String()
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))

@@ -741,8 +741,8 @@ func (r *exchange) relay() error {
 		if err != nil {
 			return err
 		}
-		if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) || line[8] != ' ' ||
-			len(line) > 12 && line[12] != ' ' {
+		if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) || line[7] != '0' && line[7] != '1' ||
+			line[8] != ' ' || len(line) > 12 && line[12] != ' ' {
 			return errBadResponse
 		}
 		code = 0
@@ -766,7 +766,8 @@ func (r *exchange) relay() error {
 			hb = append(hb, "\r\n"...)
 			break
 		}
-		// 100 Continue, 103 Early Hints: dropped, as net/http's transport does.
+		// 100 Continue, 103 Early Hints: dropped, as net/http's transport
+		// does, once read as strictly as a final head.
 		for {
 			line, err := r.readLine(br)
 			if err != nil {
@@ -774,6 +775,9 @@ func (r *exchange) relay() error {
 			}
 			if len(line) == 0 {
 				break
+			}
+			if colon := bytes.IndexByte(line, ':'); colon < 1 || !validHeaderLine(line, colon) {
+				return errBadResponse
 			}
 		}
 	}
@@ -799,21 +803,20 @@ func (r *exchange) relay() error {
 		name, value := line[:colon], trimOWS(line[colon+1:])
 		switch {
 		case asciiEqualFold(name, "content-length"):
-			v, err := strconv.ParseInt(string(value), 10, 64)
-			if err != nil || v < 0 || length >= 0 && v != length {
+			v, ok := parseLength(value)
+			if !ok || length >= 0 && v != length {
 				return errBadResponse
 			}
 			length = v
 			continue // written after the others, unless the body is chunked
 		case asciiEqualFold(name, "transfer-encoding"):
-			last := value
-			if i := bytes.LastIndexByte(value, ','); i >= 0 {
-				last = trimOWS(value[i+1:])
+			if http10 {
+				continue // not a thing in HTTP/1.0, as net/http reads it
 			}
-			chunked = asciiEqualFold(last, "chunked")
-			if !chunked {
-				closeIt = true // delimited by the end of the connection
+			if !asciiEqualFold(value, "chunked") || chunked {
+				return errBadResponse // net/http's transport refuses other codings too
 			}
+			chunked = true
 		case asciiEqualFold(name, "date"):
 			sawDate = true
 		case asciiEqualFold(name, "connection"):
@@ -880,6 +883,21 @@ func (r *exchange) relay() error {
 	}
 	// The response is sent by the read that waits for the next request.
 	return err
+}
+
+// parseLength parses a Content-Length value: digits only.
+func parseLength(b []byte) (int64, bool) {
+	if len(b) == 0 || len(b) > 18 {
+		return 0, false
+	}
+	var v int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		v = v*10 + int64(c-'0')
+	}
+	return v, true
 }
 
 // validHeaderLine reports whether line, a header line whose colon is at
@@ -1021,9 +1039,11 @@ func (r *exchange) copyChunked() error {
 			return err
 		}
 		r.bytes = before + n // count the data, not the framing
-		if line, err = r.readLine(br); err != nil || len(line) != 0 {
+		// The data ends in CRLF, exactly, as net/http reads it.
+		if end, err := br.Peek(2); err != nil || end[0] != '\r' || end[1] != '\n' {
 			return errBadResponse
 		}
+		_, _ = br.Discard(2)
 		w.WriteString("\r\n")
 	}
 	for { // trailers, then the final empty line
