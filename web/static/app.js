@@ -803,6 +803,7 @@
 
     // Builds: history, and the full output of one.
     let openBuild = 0;
+    let newestAtLoad = -1; // the newest build when the page opened
     const closedBuilds = new Set(); // builds whose output the user closed
     const buildLog = h('pre', { class: 'logs buildlog', id: 'build-log', tabindex: '0', 'aria-label': 'Build output', hidden: true });
     async function loadBuilds() {
@@ -810,9 +811,14 @@
       let bs;
       try { bs = await api('GET', appPath(name, 'builds')); } catch (e) { message(s.msg, e.message); return; }
       runningBuild = (bs.find((b) => b.status === 'running') || {}).id || 0;
-      // A push in progress: show its output as it comes, unless closed.
-      if (runningBuild && !openBuild && !closedBuilds.has(runningBuild)) {
-        openBuild = runningBuild;
+      if (newestAtLoad < 0) newestAtLoad = bs.reduce((m, b) => Math.max(m, b.id), 0);
+      // A push in progress, or one made since the page opened (a quick build
+      // may be over between two polls): show its output as it comes, unless
+      // closed.
+      const fresh = bs.find((b) => b.id > newestAtLoad && (b.status === 'running' || Date.now() - new Date(b.finished_at) < 120000));
+      const push = runningBuild || (fresh ? fresh.id : 0);
+      if (push && !openBuild && !closedBuilds.has(push)) {
+        openBuild = push;
         loadBuildLog();
       }
       update(s.body, [bs.map((b) => [b.id, b.status]), openBuild], () => {
