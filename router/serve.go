@@ -39,9 +39,9 @@ func (r *Router) ServeWith(ctx context.Context, ln net.Listener, srv *http.Serve
 		Redirected:        r.redirected,
 		ACME:              r.acme != nil,
 		HandOff:           hl.handOff,
-		ReadHeaderTimeout: cmp(srv.ReadHeaderTimeout, r.opts.ReadHeaderTimeout),
-		IdleTimeout:       cmp(srv.IdleTimeout, r.opts.IdleTimeout),
-		MaxHeaderBytes:    cmp(srv.MaxHeaderBytes, r.opts.MaxHeaderBytes),
+		ReadHeaderTimeout: orDefault(srv.ReadHeaderTimeout, r.opts.ReadHeaderTimeout),
+		IdleTimeout:       orDefault(srv.IdleTimeout, r.opts.IdleTimeout),
+		MaxHeaderBytes:    orDefault(srv.MaxHeaderBytes, r.opts.MaxHeaderBytes),
 		Closing:           &closing,
 	}
 
@@ -130,7 +130,8 @@ func (r *Router) ServeWith(ctx context.Context, ln net.Listener, srv *http.Serve
 	return nil
 }
 
-func cmp[T int | time.Duration](v, def T) T {
+// orDefault is v when set (positive), else def.
+func orDefault[T int | time.Duration](v, def T) T {
 	if v > 0 {
 		return v
 	}

@@ -188,9 +188,7 @@ func (s *ConnServer) Serve(fc *Conn) {
 			}
 			// The last response goes out, then the wait for the next request
 			// holds no buffer.
-			if fc.br != nil {
-				fc.releaseBuffers()
-			}
+			fc.releaseBuffers() // the read buffer; the write one once written
 			if err := fc.out.Wait(); err != nil {
 				return
 			}
