@@ -14,8 +14,10 @@ import (
 
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/content"
+	"github.com/containerd/containerd/v2/core/leases"
 	"github.com/containerd/containerd/v2/core/snapshots"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
+	"github.com/containerd/errdefs"
 
 	"paas/builder/testimage"
 	"paas/internal/testenv"
@@ -60,6 +62,14 @@ func Busybox(t testing.TB, ctx context.Context, c *containerd.Client, name strin
 
 // Wipe deletes the containers, images, leases, snapshots and content of
 // ctx's namespace, then the namespace.
+//
+// containerd's garbage collector removes a snapshot without unlinking it from
+// its parent's children (core/metadata/gc.go, 1.6 to 2.x). A collection that
+// runs while the parent is still held by an image leaves the parent with a
+// child that no longer exists, and removing the parent by hand then fails
+// ("cannot remove snapshot with child") until the collector takes it too. So
+// when removal stalls, Wipe makes the collector run (a lease deleted with
+// SynchronousDelete) rather than waiting for it to be scheduled.
 func Wipe(t testing.TB, ctx context.Context, c *containerd.Client) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
@@ -83,19 +93,14 @@ func Wipe(t testing.TB, ctx context.Context, c *containerd.Client) {
 			_ = c.LeasesService().Delete(ctx, l)
 		}
 	}
+	collect(ctx, c)
 	sn := c.SnapshotService("overlayfs")
-	for range 100 { // children before parents: repeat until empty
-		var keys []string
-		_ = sn.Walk(ctx, func(_ context.Context, i snapshots.Info) error {
-			keys = append(keys, i.Name)
-			return nil
-		})
-		if len(keys) == 0 {
+	var stuck map[string]error
+	for range 3 {
+		if stuck = removeSnapshots(ctx, sn); len(stuck) == 0 {
 			break
 		}
-		for _, k := range keys {
-			_ = sn.Remove(ctx, k)
-		}
+		collect(ctx, c)
 	}
 	cs := c.ContentStore()
 	var infos []content.Info
@@ -104,18 +109,60 @@ func Wipe(t testing.TB, ctx context.Context, c *containerd.Client) {
 		_ = cs.Delete(ctx, i.Digest)
 	}
 	var err error
-	for range 50 { // the collector may still be busy with what a lease held
+	for i := range 50 {
 		if err = c.NamespaceService().Delete(ctx, ns); err == nil {
 			return
+		}
+		if i%10 == 9 {
+			collect(ctx, c)
+			stuck = removeSnapshots(ctx, sn)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	var left []string
 	_ = sn.Walk(ctx, func(_ context.Context, i snapshots.Info) error {
-		left = append(left, fmt.Sprintf("%s (%v, parent %s)", i.Name, i.Kind, i.Parent))
+		left = append(left, fmt.Sprintf("%s (%v, parent %s): %v", i.Name, i.Kind, i.Parent, stuck[i.Name]))
 		return nil
 	})
 	t.Errorf("delete namespace %s: %v; snapshots left: %v", ns, err, left)
+}
+
+// removeSnapshots removes every snapshot of sn, children before parents, and
+// returns the ones it could not remove with the last error for each.
+func removeSnapshots(ctx context.Context, sn snapshots.Snapshotter) map[string]error {
+	for {
+		stuck := map[string]error{}
+		removed := 0
+		err := sn.Walk(ctx, func(_ context.Context, i snapshots.Info) error {
+			stuck[i.Name] = nil
+			return nil
+		})
+		if err != nil {
+			return map[string]error{"(walk)": err}
+		}
+		for k := range stuck {
+			if err := sn.Remove(ctx, k); err != nil && !errdefs.IsNotFound(err) {
+				stuck[k] = err
+			} else {
+				delete(stuck, k)
+				removed++
+			}
+		}
+		if len(stuck) == 0 || removed == 0 {
+			return stuck
+		}
+	}
+}
+
+// collect makes containerd's garbage collector run now: deleting a lease
+// with SynchronousDelete returns after a collection.
+func collect(ctx context.Context, c *containerd.Client) {
+	ls := c.LeasesService()
+	l, err := ls.Create(ctx, leases.WithRandomID())
+	if err != nil {
+		return
+	}
+	_ = ls.Delete(ctx, l, leases.SynchronousDelete)
 }
 
 // Leftovers lists what a finished build must not leave in ctx's namespace:
