@@ -1060,6 +1060,63 @@ func TestFastAppSendsMoreThanItsLength(t *testing.T) {
 	}
 }
 
+// TestFastAppAnswersBeforeTheBody: an app may answer before it has read
+// the request body, and close (a body over its own limit, a failed
+// authorisation). Its answer reaches the client, as net/http's transport
+// passes it on, not a 502; the client's connection then closes, its body
+// unread, without a reset that would destroy the answer.
+func TestFastAppAnswersBeforeTheBody(t *testing.T) {
+	limited := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1024)); err != nil {
+			http.Error(w, "too big for me", http.StatusRequestEntityTooLarge)
+			return
+		}
+		fmt.Fprint(w, "fine")
+	}))
+	t.Cleanup(limited.Close)
+	rejecting := newRawApp(t, "web.2", func(c net.Conn, br *bufio.Reader) {
+		if _, err := http.ReadRequest(br); err != nil {
+			return
+		}
+		_, _ = io.WriteString(c, "HTTP/1.1 401 Unauthorized\r\nContent-Length: 5\r\n\r\nnope!")
+		// Closed with the body unread: the kernel resets the connection.
+	})
+	for _, tt := range []struct {
+		name string
+		ep   controller.Endpoint
+		code int
+		body string
+	}{
+		{"net/http app over its body limit", endpoint("web.1", limited), 413, "too big for me\n"},
+		{"app closing after a 401", rejecting.ep, 401, "nope!"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			addr := fastRouter(t, router.Options{}, tt.ep)
+			rc := dialRaw(t, addr)
+			const size = 32 << 20 // more than the socket buffers between client, router and app hold
+			go func() {
+				_, _ = io.WriteString(rc.c, fmt.Sprintf("POST /upload HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n\r\n", appHost, size))
+				_, _ = io.Copy(rc.c, io.LimitReader(zeros{}, size)) // fails once the router closes
+			}()
+			resp := rc.read("POST")
+			if resp.code != tt.code || resp.body != tt.body {
+				t.Errorf("POST of %d bytes = %d %q, want the app's %d %q", size, resp.code, resp.body, tt.code, tt.body)
+			}
+			if !resp.close {
+				t.Error("the answer does not say Connection: close, but the body was left unread")
+			}
+			if !rc.closed() {
+				t.Error("the router kept the connection open with the body unread")
+			}
+		})
+	}
+}
+
+// zeros reads as an endless run of zero bytes.
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }
+
 // TestFastHandOver: requests the fast path leaves to net/http are answered
 // as net/http answers them, on the connection they came on, and the
 // connection goes on serving.

@@ -78,6 +78,7 @@ type Conn struct {
 	idBuf    [32]byte
 	hdr      []byte // a response head being put together
 	named    []byte // scratch for relay
+	bodyLeft bool   // a request body is not all read: the close must linger
 }
 
 // NewConn wraps c for Serve.
@@ -162,6 +163,9 @@ func (s *ConnServer) Serve(fc *Conn) {
 	defer func() {
 		if !handed {
 			_ = fc.out.Flush()
+			if fc.bodyLeft {
+				lingerClose(fc.c)
+			}
 			fc.c.Close()
 			fc.releaseBuffers()
 		}
@@ -221,6 +225,24 @@ func (s *ConnServer) Serve(fc *Conn) {
 		}
 	}
 }
+
+// lingerClose ends the sending side of a connection whose request body was
+// not all read, then reads what the client still sends, a little while:
+// closed at once, with its body unread, the connection would be reset, and
+// a reset can destroy the response before the client reads it (net/http's
+// server waits likewise).
+func lingerClose(c net.Conn) {
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+	}
+	_ = c.SetReadDeadline(time.Now().Add(lingerTime))
+	_, _ = io.Copy(io.Discard, io.LimitReader(c, lingerBytes))
+}
+
+const (
+	lingerTime  = 500 * time.Millisecond
+	lingerBytes = 256 << 10
+)
 
 // readHead reads a request head into h. It reports false when the request
 // is not for the fast path, with the head still unread in fc.br.
@@ -570,6 +592,7 @@ func (s *ConnServer) route(fc *Conn, h *head) bool {
 		id = newRequestID(&fc.idBuf)
 	}
 	r := exchange{s: s, fc: fc, h: h, a: a, b: b, pc: pc, reused: reused, id: id, start: start}
+	fc.bodyLeft = h.length > 0
 	if err != nil {
 		_, _ = fc.br.Discard(len(h.raw))
 		r.closeConn = h.length > 0 // the body is left unread
@@ -618,8 +641,13 @@ func (r *exchange) run() {
 	_, _ = fc.br.Discard(headLen)
 	if err == nil && h.length > 0 {
 		err = r.sendBody()
-	}
-	if err == nil {
+		if err == nil {
+			err = r.pc.rio.Flush()
+		}
+		if err != nil && r.answeredEarly(err) {
+			return
+		}
+	} else if err == nil {
 		err = r.pc.rio.Flush()
 	}
 	if err == nil {
@@ -707,7 +735,30 @@ func (r *exchange) sendBody() error {
 		_, _ = fc.br.Discard(len(b))
 		n -= int64(len(b))
 	}
+	fc.bodyLeft = false
 	return nil
+}
+
+// answeredEarly reports whether the app, which stopped taking the request
+// body (err), answered before it did, and that answer was relayed: an app
+// may reject a body it will not read (413, 401…) and close, as net/http's
+// server does past a limit. The answer is passed on, as net/http's
+// transport does, and the client's connection closes after it, its body
+// left unread. When it reports false, nothing was written to the client.
+func (r *exchange) answeredEarly(err error) bool {
+	var ce clientError
+	if errors.As(err, &ce) || !errors.Is(err, syscall.EPIPE) && !errors.Is(err, syscall.ECONNRESET) {
+		return false
+	}
+	r.closeConn = true
+	if rerr := r.relay(); rerr != nil {
+		if r.wrote {
+			r.fail(rerr) // the head went out: the connection just closes
+		}
+		return r.wrote
+	}
+	r.keepPC = false
+	return true
 }
 
 // clientError is a failure reading from the client.
@@ -859,7 +910,7 @@ func (r *exchange) relay() error {
 	}
 	untilEOF := !noBody && !chunked && length < 0
 	r.keepPC = keepAlive && !closeIt && !untilEOF
-	if untilEOF || h.close || r.s.Closing != nil && r.s.Closing.Load() {
+	if untilEOF || h.close || r.closeConn || r.s.Closing != nil && r.s.Closing.Load() {
 		r.closeConn = true
 		hb = append(hb, "Connection: close\r\n"...)
 	}
