@@ -52,7 +52,8 @@ type Options struct {
 	// LogDriver is the absolute path of the paas binary, which the shim
 	// runs as "paas log-driver FILE" to timestamp and rotate an
 	// instance's output. If empty, output goes straight to the file,
-	// without times.
+	// without times, and containerd 1.6's shim may lose the last lines of
+	// stderr (it closes the file both streams share when stdout ends).
 	LogDriver string
 	// ResolvConf is the host file bind-mounted read-only at
 	// /etc/resolv.conf in instances (see network.WriteResolvConf); if

@@ -21,6 +21,16 @@ import (
 
 const testImage = "paas.test/busybox:latest"
 
+// TestMain lets the test binary be the instances' log driver, as the paas
+// binary is in production: containerd's shim runs it as "BINARY log-driver
+// FILE".
+func TestMain(m *testing.M) {
+	if len(os.Args) == 3 && os.Args[1] == LogDriverCommand {
+		RunLogDriver(os.Args[2])
+	}
+	os.Exit(m.Run())
+}
+
 // newTestRuntime returns a runtime on the test containerd, in a namespace
 // and on a bridge of its own, with the busybox image imported; at the end
 // it checks that nothing is left.
@@ -35,7 +45,11 @@ func newTestRuntime(t *testing.T) *Runtime {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := New(Options{Address: sock, Namespace: ns, Network: nw, LogDir: filepath.Join(dir, "logs"), StopGrace: 2 * time.Second})
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := New(Options{Address: sock, Namespace: ns, Network: nw, LogDir: filepath.Join(dir, "logs"), StopGrace: 2 * time.Second, LogDriver: self})
 	c, err := containerd.New(sock, containerd.WithDefaultNamespace(ns))
 	if err != nil {
 		t.Fatal(err)

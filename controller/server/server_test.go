@@ -26,6 +26,18 @@ import (
 
 const testImage = "paas.test/busybox:latest"
 
+// TestMain lets the test binary be the instances' log driver, as the paas
+// binary is in production: containerd's shim runs it as "BINARY log-driver
+// FILE". (Without a log driver, containerd 1.6's shim writes both streams
+// to one file and closes it when stdout ends, which can lose stderr's last
+// lines.)
+func TestMain(m *testing.M) {
+	if len(os.Args) == 3 && os.Args[1] == runtime.LogDriverCommand {
+		runtime.RunLogDriver(os.Args[2])
+	}
+	os.Exit(m.Run())
+}
+
 var rigs atomic.Int64
 
 // httpdCommand serves "<greeting> from <instance> of <release>" on $PORT.
@@ -59,7 +71,12 @@ func newRig(t *testing.T, sched SchedulerOptions) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.rt = runtime.New(runtime.Options{Address: sock, Namespace: ns, Network: nw, LogDir: filepath.Join(r.dir, "logs"), StopGrace: time.Second})
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.rt = runtime.New(runtime.Options{Address: sock, Namespace: ns, Network: nw, LogDir: filepath.Join(r.dir, "logs"),
+		StopGrace: time.Second, LogDriver: self})
 	c, err := containerd.New(sock, containerd.WithDefaultNamespace(ns))
 	if err != nil {
 		t.Fatal(err)
@@ -462,12 +479,20 @@ func TestRunAndLogs(t *testing.T) {
 	r.webInstances("shop", 1, 1)
 	ctx := context.Background()
 	var out strings.Builder
-	code, err := r.client.Run(ctx, "shop", `echo "$PAAS_PROCESS of $PAAS_APP"; echo to-stderr >&2; exit 3`, false, &out)
+	code, err := r.client.Run(ctx, "shop", `echo "$PAAS_PROCESS of $PAAS_APP"; echo to-stderr >&2; printf no-newline; exit 3`, false, &out)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if code != 3 || !strings.Contains(out.String(), "run.1 of shop") || !strings.Contains(out.String(), "to-stderr") {
-		t.Errorf("Run = %d, %q; want 3 and the output", code, out.String())
+	if code != 3 || !strings.Contains(out.String(), "run.1 of shop") || !strings.Contains(out.String(), "to-stderr") ||
+		!strings.HasSuffix(out.String(), "no-newline\n") {
+		t.Errorf("Run = %d, %q; want 3 and the output, a last line with no newline included", code, out.String())
+		// Was the output late or lost? The one-off's log, a while later:
+		time.Sleep(3 * time.Second)
+		logs, _ := filepath.Glob(filepath.Join(r.dir, "logs", "*run*"))
+		for _, l := range logs {
+			b, _ := os.ReadFile(l)
+			t.Logf("%s, 3 s later: %q", l, b)
+		}
 	}
 	// The one-off is gone afterwards.
 	insts, _ := r.rt.List(ctx)

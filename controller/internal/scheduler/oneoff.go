@@ -91,7 +91,9 @@ func (s *Scheduler) runSpec(ctx context.Context, rt OneOffRuntime, app string, r
 	done := make(chan result, 1)
 	go func() { c, err := rt.Wait(ctx, in.ID); done <- result{c, err} }()
 	var off int64
-	copyNew := func() {
+	// copyNew copies the lines added to the log since the last call; at the
+	// end, a last line with no newline too.
+	copyNew := func(final bool) {
 		f, err := os.Open(rt.LogPath(in.ID))
 		if err != nil {
 			return
@@ -103,7 +105,7 @@ func (s *Scheduler) runSpec(ctx context.Context, rt OneOffRuntime, app string, r
 		br := bufio.NewReader(f)
 		for {
 			l, err := br.ReadString('\n')
-			if err != nil {
+			if err != nil && (!final || l == "") {
 				return
 			}
 			off += int64(len(l))
@@ -118,22 +120,52 @@ func (s *Scheduler) runSpec(ctx context.Context, rt OneOffRuntime, app string, r
 	for {
 		select {
 		case r := <-done:
-			// The last lines may not be in the log yet: deleting the task
-			// makes containerd's shim finish copying the process's output
-			// (and its logger exit) first. A fixed pause lost lines on a
-			// loaded machine.
+			// Deleting the task makes containerd's shim finish copying the
+			// process's output to the log, but it waits 2 s at most: on a
+			// machine busy writing to disk the last lines can land later. So
+			// the log is read until it has not grown for a while.
 			_ = rt.Stop(context.WithoutCancel(ctx), in.ID)
-			copyNew()
+			settle(rt.LogPath(in.ID), copyNew)
 			s.event(app, "run.%d exited with code %d", n, r.code)
 			if r.err != nil {
 				return 0, r.err
 			}
 			return int(r.code), nil
 		case <-t.C:
-			copyNew()
+			copyNew(false)
 		}
 	}
 }
+
+// settle copies what is added to the log at path until it has stayed the
+// same size for logQuiet (logSettleMax at most), then copies a last line
+// with no newline.
+func settle(path string, copyNew func(final bool)) {
+	deadline := time.Now().Add(logSettleMax)
+	var size int64 = -1
+	quietSince := time.Now()
+	for time.Now().Before(deadline) {
+		copyNew(false)
+		st, err := os.Stat(path)
+		if err != nil {
+			break
+		}
+		if st.Size() != size {
+			size, quietSince = st.Size(), time.Now()
+		} else if time.Since(quietSince) >= logQuiet {
+			break
+		}
+		time.Sleep(logQuiet / 5)
+	}
+	copyNew(true)
+}
+
+// How long the log of a finished one-off must stay the same before it is
+// taken as complete, and how long to wait for that at most.
+const (
+	logQuiet     = 250 * time.Millisecond
+	logSettleMax = 5 * time.Second
+)
 
 // AttachRuntime starts instances attached to a person's terminal.
 type AttachRuntime interface {
