@@ -1112,6 +1112,80 @@ func TestFastAppAnswersBeforeTheBody(t *testing.T) {
 	}
 }
 
+// TestFastClientLeavesWhileAppThinks: a client that closes its connection
+// while the app is still working on the answer has the app's connection cut,
+// as net/http's reverse proxy cuts it, so that the app sees its client go;
+// the request is logged as 499. A slow client that stays gets its answer,
+// and so does one that pipelines its next request meanwhile.
+func TestFastClientLeavesWhileAppThinks(t *testing.T) {
+	cancelled := make(chan string, 10)
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		wait := 20 * time.Second
+		if r.URL.Path != "/slow" {
+			wait = time.Second + 100*time.Millisecond // past the router's check
+		}
+		select {
+		case <-r.Context().Done():
+			cancelled <- r.URL.Path
+		case <-time.After(wait):
+			fmt.Fprint(w, "done "+r.URL.Path)
+		}
+	}))
+	t.Cleanup(app.Close)
+	entries := make(chan router.AccessEntry, 10)
+	r, addr := startRouter(t, router.Options{AccessLog: func(e router.AccessEntry) { entries <- e }})
+	r.Update(controller.RoutingTable{Version: 1, Apps: []controller.AppRoute{
+		{App: "a", Domains: []string{appHost}, Endpoints: []controller.Endpoint{endpoint("web.1", app)}},
+	}})
+
+	// Stays: gets the answer.
+	rc := dialRaw(t, addr)
+	rc.send("GET /stays HTTP/1.1\r\nHost: " + appHost + "\r\n\r\n")
+	if resp := rc.read("GET"); resp.code != 200 || resp.body != "done /stays" {
+		t.Errorf("GET /stays = %d %q, want 200 \"done /stays\"", resp.code, resp.body)
+	}
+	// Pipelines its next request while waiting: gets both answers.
+	rc.send("GET /first HTTP/1.1\r\nHost: " + appHost + "\r\n\r\nGET /second HTTP/1.1\r\nHost: " + appHost + "\r\n\r\n")
+	for _, p := range []string{"/first", "/second"} {
+		if resp := rc.read("GET"); resp.code != 200 || resp.body != "done "+p {
+			t.Errorf("pipelined GET %s = %d %q, want 200 \"done %s\"", p, resp.code, resp.body, p)
+		}
+	}
+	for range 3 {
+		if e := <-entries; e.Status != 200 {
+			t.Errorf("access log: %s %d, want 200", e.Path, e.Status)
+		}
+	}
+
+	// Leaves: the app's request is cancelled, long before its 20 s.
+	rc2 := dialRaw(t, addr)
+	rc2.send("GET /slow HTTP/1.1\r\nHost: " + appHost + "\r\n\r\n")
+	time.Sleep(200 * time.Millisecond)
+	rc2.c.Close()
+	select {
+	case p := <-cancelled:
+		if p != "/slow" {
+			t.Errorf("the app saw %s cancelled, want /slow", p)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the app still works on /slow 10 s after its client left")
+	}
+	select {
+	case e := <-entries:
+		if e.Status != 499 || e.Path != "/slow" {
+			t.Errorf("access log: %s %d, want /slow 499", e.Path, e.Status)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no access log entry for /slow")
+	}
+	// The router goes on serving.
+	rc3 := dialRaw(t, addr)
+	rc3.send("GET /after HTTP/1.1\r\nHost: " + appHost + "\r\n\r\n")
+	if resp := rc3.read("GET"); resp.code != 200 || resp.body != "done /after" {
+		t.Errorf("GET /after = %d %q, want 200", resp.code, resp.body)
+	}
+}
+
 // zeros reads as an endless run of zero bytes.
 type zeros struct{}
 

@@ -84,6 +84,27 @@ func (r *Router) ServeWith(ctx context.Context, ln net.Listener, srv *http.Serve
 		}
 	}()
 
+	// A request's client may leave while the app thinks; its goroutine is
+	// blocked on the app then, so this one looks for such clients.
+	watchDone := make(chan struct{})
+	go func() {
+		t := time.NewTicker(goneCheckEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-watchDone:
+				return
+			case now := <-t.C:
+				mu.Lock()
+				for fc := range conns {
+					fc.WatchGone(now, goneCheckEvery)
+				}
+				mu.Unlock()
+			}
+		}
+	}()
+	defer close(watchDone)
+
 	var err error
 	select {
 	case err = <-srvErr:
@@ -129,6 +150,10 @@ func (r *Router) ServeWith(ctx context.Context, ln net.Listener, srv *http.Serve
 	}
 	return nil
 }
+
+// goneCheckEvery is how often the fast path's requests in flight for that
+// long are checked for a client that left.
+const goneCheckEvery = 500 * time.Millisecond
 
 // orDefault is v when set (positive), else def.
 func orDefault[T int | time.Duration](v, def T) T {

@@ -79,6 +79,13 @@ type Conn struct {
 	hdr      []byte // a response head being put together
 	named    []byte // scratch for relay
 	bodyLeft bool   // a request body is not all read: the close must linger
+
+	// The backend connection of the request in flight, and when the request
+	// began: WatchGone may take the connection (and interrupt it) if the
+	// client leaves meanwhile.
+	inflight atomic.Pointer[pconn]
+	since    atomic.Int64 // unix nanoseconds
+	gone     atomic.Bool  // WatchGone found the client gone
 }
 
 // NewConn wraps c for Serve.
@@ -593,6 +600,10 @@ func (s *ConnServer) route(fc *Conn, h *head) bool {
 	}
 	r := exchange{s: s, fc: fc, h: h, a: a, b: b, pc: pc, reused: reused, id: id, start: start}
 	fc.bodyLeft = h.length > 0
+	if pc != nil {
+		fc.since.Store(start.UnixNano())
+		fc.inflight.Store(pc)
+	}
 	if err != nil {
 		_, _ = fc.br.Discard(len(h.raw))
 		r.closeConn = h.length > 0 // the body is left unread
@@ -630,11 +641,16 @@ func (r *exchange) run() {
 	if err != nil && r.reused && h.length == 0 && idempotent(h.method) && retriable(err) {
 		// A kept-alive connection the app closed meanwhile: send again on a
 		// new one. (The head is still in the read buffer.)
-		r.pc.c.Close()
+		old := r.pc
+		old.c.Close()
 		r.b.connPool().drain(false)
 		if r.pc, err = r.b.connPool().dialConn(r.b.ep.Address); err == nil {
 			r.reused = false
-			err = r.send()
+			if fc.inflight.CompareAndSwap(old, r.pc) {
+				err = r.send()
+			} else {
+				err = errClientGone // WatchGone took the old one
+			}
 		}
 	}
 	// The head is consumed now: from here on the request is ours.
@@ -759,6 +775,40 @@ func (r *exchange) answeredEarly(err error) bool {
 	}
 	r.keepPC = false
 	return true
+}
+
+// errClientGone ends an exchange whose client WatchGone found gone.
+var errClientGone = errors.New("the client left")
+
+// WatchGone checks, when fc's request has been in flight for longer than
+// after, whether its client has left (closed its connection or reset it),
+// and if so cuts the request's backend connection, as net/http's server
+// and reverse proxy do: an app waiting on a slow answer sees its client
+// go. Serve's goroutine is blocked on the app then, so another goroutine
+// calls this now and then. It costs a system call per slow request.
+func (fc *Conn) WatchGone(now time.Time, after time.Duration) {
+	pc := fc.inflight.Load()
+	if pc == nil || fc.idle.Load() || now.UnixNano()-fc.since.Load() < int64(after) {
+		return
+	}
+	sc, ok := fc.c.(syscall.Conn)
+	if !ok {
+		return
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return
+	}
+	gone := false
+	_ = rc.Control(func(fd uintptr) {
+		var b [1]byte
+		n, _, e := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		gone = n == 0 && e == nil || e != nil && e != syscall.EAGAIN && e != syscall.EINTR
+	})
+	if gone && fc.inflight.CompareAndSwap(pc, nil) {
+		fc.gone.Store(true)
+		_ = pc.c.SetDeadline(time.Unix(1, 0))
+	}
 }
 
 // clientError is a failure reading from the client.
@@ -1125,6 +1175,10 @@ func (r *exchange) fail(err error) {
 	var ce clientError
 	var re relayError
 	switch {
+	case r.fc.gone.Load() || errors.Is(err, errClientGone):
+		// The client left while the app was answering: nobody reads an
+		// answer, and the app's connection was cut.
+		r.status = statusClientGone
 	case errors.As(err, &re):
 		r.status = statusClientGone
 	case errors.As(err, &ce):
@@ -1183,9 +1237,10 @@ func (p *pageWriter) WriteHeader(int)             {}
 // request.
 func (r *exchange) finish() {
 	now := time.Now()
+	taken := r.pc != nil && r.fc.inflight.Swap(nil) == nil // by WatchGone, which interrupts it
 	switch {
 	case r.pc == nil:
-	case r.keepPC && r.pc.br.Buffered() == 0:
+	case r.keepPC && !taken && r.pc.br.Buffered() == 0:
 		// (Bytes after the response's end would be taken for the next
 		// response on this connection: such a connection is closed.)
 		r.pc.pool.put(r.pc, now)
