@@ -285,6 +285,24 @@ func script(replies map[string]reply) func(net.Conn, *bufio.Reader) {
 	}
 }
 
+// namedReply is a test case: what the app answers, and its name.
+type namedReply struct {
+	name  string
+	reply reply
+}
+
+// scriptedRouter starts a raw app answering "/<i>" with tests[i]'s reply
+// and a router in front of it, and returns the router's address.
+func scriptedRouter(t *testing.T, tests []namedReply) string {
+	t.Helper()
+	replies := map[string]reply{}
+	for i, tt := range tests {
+		replies[fmt.Sprint("/", i)] = tt.reply
+	}
+	app := newRawApp(t, "web.1", script(replies))
+	return fastRouter(t, router.Options{}, app.ep)
+}
+
 func TestFastKeepAlive(t *testing.T) {
 	app := newRecorder(t, "web.1", nil)
 	addr := fastRouter(t, router.Options{}, app.ep)
@@ -950,21 +968,13 @@ func TestFastBackendFailures(t *testing.T) {
 	})
 
 	t.Run("app fails mid-response", func(t *testing.T) {
-		tests := []struct {
-			name  string
-			reply reply
-		}{
+		tests := []namedReply{
 			{"reset in a body with a length", reply{raw: "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n0123456789", reset: true}},
 			{"reset in a chunked body", reply{raw: "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n", reset: true}},
 			{"closed in a body with a length", reply{raw: "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n0123456789", hangUp: true}},
 			{"bad chunk size", reply{raw: "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\n"}},
 		}
-		replies := map[string]reply{}
-		for i, tt := range tests {
-			replies[fmt.Sprint("/", i)] = tt.reply
-		}
-		app := newRawApp(t, "web.1", script(replies))
-		addr := fastRouter(t, router.Options{}, app.ep)
+		addr := scriptedRouter(t, tests)
 		for i, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
 				rc := dialRaw(t, addr)
@@ -989,10 +999,7 @@ func TestFastBackendFailures(t *testing.T) {
 	})
 
 	t.Run("malformed response heads", func(t *testing.T) {
-		tests := []struct {
-			name  string
-			reply reply
-		}{
+		tests := []namedReply{
 			{"letters in the status code", reply{raw: "HTTP/1.1 2OO OK\r\nContent-Length: 2\r\n\r\nok"}},
 			{"not HTTP", reply{raw: "garbage\r\n\r\n"}},
 			{"status code under 100", reply{raw: "HTTP/1.1 099 Odd\r\nContent-Length: 2\r\n\r\nok"}},
@@ -1005,12 +1012,7 @@ func TestFastBackendFailures(t *testing.T) {
 			{"bare CR in a header value", reply{raw: "HTTP/1.1 200 OK\r\nX-Split: a\rSet-Cookie: evil=1\r\nContent-Length: 2\r\n\r\nok"}},
 			{"space in a header name", reply{raw: "HTTP/1.1 200 OK\r\nX Bad: a\r\nContent-Length: 2\r\n\r\nok"}},
 		}
-		replies := map[string]reply{}
-		for i, tt := range tests {
-			replies[fmt.Sprint("/", i)] = tt.reply
-		}
-		app := newRawApp(t, "web.1", script(replies))
-		addr := fastRouter(t, router.Options{}, app.ep)
+		addr := scriptedRouter(t, tests)
 		for i, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
 				rc := dialRaw(t, addr)
