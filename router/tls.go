@@ -20,15 +20,19 @@ type certIndex struct {
 	exact map[string]*tls.Certificate
 	wild  map[string]*tls.Certificate // by suffix: ".example.com" for *.example.com
 	hosts map[string]bool             // exact custom domains of the table, for ACME
+	api   map[string]bool             // the table's APIHosts: no app's certificate, no ACME
 }
 
 // buildCerts parses the table's certificates; a bad one is logged and
 // skipped, the rest are served.
 func (r *Router) buildCerts(t controller.RoutingTable) *certIndex {
-	idx := &certIndex{exact: map[string]*tls.Certificate{}, wild: map[string]*tls.Certificate{}, hosts: map[string]bool{}}
+	idx := &certIndex{exact: map[string]*tls.Certificate{}, wild: map[string]*tls.Certificate{}, hosts: map[string]bool{}, api: map[string]bool{}}
+	for _, h := range t.APIHosts {
+		idx.api[h] = true
+	}
 	for _, a := range t.Apps {
 		for _, d := range a.Domains {
-			if !strings.HasPrefix(d, "*.") {
+			if !strings.HasPrefix(d, "*.") && !idx.api[strings.ToLower(d)] {
 				idx.hosts[strings.ToLower(d)] = true
 			}
 		}
@@ -66,6 +70,9 @@ func (r *Router) buildCerts(t controller.RoutingTable) *certIndex {
 func (r *Router) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 	idx := r.certs.Load()
 	name := strings.TrimSuffix(strings.ToLower(hello.ServerName), ".")
+	if idx != nil && idx.api[name] {
+		return nil, fmt.Errorf("no certificate for %q: it is a host name of the API", name)
+	}
 	if idx != nil {
 		if c := idx.exact[name]; c != nil {
 			return c, nil
@@ -111,7 +118,7 @@ func (r *Router) acmePolicy(_ context.Context, host string) error {
 	}
 	host = strings.ToLower(host)
 	idx := r.certs.Load()
-	if idx == nil || !idx.hosts[host] || host == "localhost" || strings.HasSuffix(host, ".localhost") {
+	if idx == nil || !idx.hosts[host] || idx.api[host] || host == "localhost" || strings.HasSuffix(host, ".localhost") {
 		return fmt.Errorf("acme: %q is not a custom domain of an app", host)
 	}
 	return nil

@@ -34,6 +34,13 @@ type Options struct {
 	// domain, <app>.<BaseDomain>. If empty, "localhost".
 	BaseDomain string
 
+	// APIHosts are the server's own host names, where the API and the
+	// dashboard answer (lower case, no ports; see
+	// controller.ParseAPIHosts). No app may hold one of them, as a custom
+	// domain, a wildcard that covers it or a default domain. If empty,
+	// none is protected.
+	APIHosts []string
+
 	// WebURL returns an app's default URL. If nil, http://<app>.<BaseDomain>.
 	WebURL func(app string) string
 

@@ -56,7 +56,9 @@ func newEnv(t *testing.T) *env {
 	}
 	t.Cleanup(func() { st.Close() })
 	buildLogs := t.TempDir()
-	e := &env{t: t, st: st, buildLogs: buildLogs, h: New(Options{Store: st, Routes: routing.New("localhost"), BuildLogDir: buildLogs,
+	// The API's own host names are set (--api-hosts), so that the matrix
+	// runs with them in force.
+	e := &env{t: t, st: st, buildLogs: buildLogs, h: New(Options{Store: st, Routes: routing.New("localhost", testAPIHosts...), BuildLogDir: buildLogs, APIHosts: testAPIHosts,
 		Metrics: func(app string) (controller.AppMetrics, bool) { return controller.AppMetrics{App: app}, true },
 		// The runtime is not under test here: a run that succeeds at once.
 		Run:     func(context.Context, string, string, bool, io.Writer) (int, error) { return 0, nil },
@@ -87,6 +89,9 @@ func newEnv(t *testing.T) *env {
 	e.tokens["revoked"] = nt.Secret
 	return e
 }
+
+// testAPIHosts are the API's host names in newEnv's API.
+var testAPIHosts = []string{"paas.example.com", "console.localhost", "box"}
 
 func (e *env) next() int { e.counter++; return e.counter }
 
@@ -371,6 +376,10 @@ func TestBadInput(t *testing.T) {
 		{"domain one label", "POST", "/v1/apps/{app}/domains", `{"name":"intranet"}`, 422, "invalid domain"},
 		{"domain IP", "POST", "/v1/apps/{app}/domains", `{"name":"10.0.0.1"}`, 422, "IP addresses"},
 		{"domain of another app", "POST", "/v1/apps/{app}/domains", `{"name":"` + otherApp + `.localhost"}`, 422, "reserved"},
+		{"domain is the API's", "POST", "/v1/apps/{app}/domains", `{"name":"paas.example.com"}`, 422, "paas.example.com is reserved: it is a host name of this paas server's API"},
+		{"domain is the API's, spelt otherwise", "POST", "/v1/apps/{app}/domains", `{"name":"PAAS.Example.com."}`, 422, "host name of this paas server's API"},
+		{"wildcard over the API's name", "POST", "/v1/apps/{app}/domains", `{"name":"*.example.com"}`, 422, "*.example.com is reserved: it covers paas.example.com"},
+		{"app whose default domain is the API's", "POST", "/v1/apps", `{"name":"console"}`, 422, "app name console is reserved"},
 		{"malformed key", "POST", "/v1/keys", `{"public_key":"ssh-ed25519 AAAAnotbase64"}`, 422, "not an SSH public key"},
 		{"private key", "POST", "/v1/keys", `{"public_key":"-----BEGIN OPENSSH PRIVATE KEY-----"}`, 422, "private key"},
 		{"key with options", "POST", "/v1/keys", `{"public_key":"command=\"sh\" {pubkey}"}`, 422, "options"},
