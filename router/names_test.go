@@ -1,6 +1,7 @@
 package router_test
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -9,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"math/big"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -110,5 +112,79 @@ func TestAPIHostsAreNeverAnApps(t *testing.T) {
 				t.Errorf("ACME challenge for paas.example.com = %d %q; want 403 from the host policy", code, body)
 			}
 		})
+	}
+}
+
+// handshakeSerial makes a TLS handshake with the router's HTTPS side at
+// addr naming sni, and returns the serial number of the certificate it
+// is shown, or 0 when the router has none for sni (the handshake fails).
+func handshakeSerial(t *testing.T, addr, sni string) int64 {
+	t.Helper()
+	d := &net.Dialer{Timeout: 5 * time.Second}
+	conn, err := tls.DialWithDialer(d, "tcp", addr, &tls.Config{ServerName: sni, InsecureSkipVerify: true})
+	if err != nil {
+		if strings.Contains(err.Error(), "internal error") {
+			return 0 // the server's alert when GetCertificate has nothing
+		}
+		t.Fatalf("TLS handshake for %s: %v", sni, err)
+	}
+	defer conn.Close()
+	return conn.ConnectionState().PeerCertificates[0].SerialNumber.Int64()
+}
+
+// TestCertsServedOnlyForTheirAppsNames: a certificate is served only for
+// names its own app holds. Another app's names listed in it (exact ones,
+// other apps' default domains, a wildcard over them) get that app's own
+// certificate or none, even when the owner has none; a name under an
+// app's wildcard that another app holds exactly is the other app's.
+func TestCertsServedOnlyForTheirAppsNames(t *testing.T) {
+	r, err := router.New(router.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Update(controller.RoutingTable{Version: 1, BaseDomain: "apps.example.com", Apps: []controller.AppRoute{
+		{App: "aaa-evil", Domains: []string{"aaa-evil.apps.example.com"},
+			Certs: []controller.TLSCert{certFor(t, 1, "aaa-evil.apps.example.com", "shop.example.com", "shop.apps.example.com",
+				"*.apps.example.com", "login.zone.example.com", "api.multi.example.com")}},
+		{App: "multi", Domains: []string{"multi.apps.example.com", "multi.example.com", "www.multi.example.com"},
+			Certs: []controller.TLSCert{certFor(t, 3, "*.multi.example.com"), certFor(t, 4, "multi.example.com")}},
+		{App: "shop", Domains: []string{"shop.apps.example.com", "shop.example.com", "shop.example.org"},
+			Certs: []controller.TLSCert{certFor(t, 5, "shop.example.org")}},
+		{App: "squatter", Domains: []string{"squatter.apps.example.com", "login.zone.example.com"}},
+		{App: "zone", Domains: []string{"zone.apps.example.com", "*.zone.example.com"},
+			Certs: []controller.TLSCert{certFor(t, 2, "*.zone.example.com")}},
+	}})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.ServeTLS(ctx, ln) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("ServeTLS: %v", err)
+		}
+	}()
+	for _, c := range []struct {
+		sni  string
+		want int64
+	}{
+		{"aaa-evil.apps.example.com", 1},
+		{"shop.example.com", 0},        // shop's name, shop has no certificate for it
+		{"shop.apps.example.com", 0},   // shop's default domain
+		{"nobody.apps.example.com", 0}, // no app's: not evil's *.apps.example.com
+		{"shop.example.org", 5},        // shop's own
+		{"www.zone.example.com", 2},    // under zone's wildcard
+		{"login.zone.example.com", 0},  // squatter's exact name under zone's wildcard
+		{"www.multi.example.com", 3},   // multi's exact domain, by multi's wildcard certificate
+		{"multi.example.com", 4},       // exact certificate
+		{"api.multi.example.com", 0},   // nobody's: not multi's wildcard, not evil's exact
+		{"multi.apps.example.com", 0},  // multi's default domain, no certificate names it
+	} {
+		if got := handshakeSerial(t, ln.Addr().String(), c.sni); got != c.want {
+			t.Errorf("TLS handshake for %s showed certificate %d; want %d (0: none)", c.sni, got, c.want)
+		}
 	}
 }

@@ -427,8 +427,9 @@ func TestBadInput(t *testing.T) {
 	}
 }
 
-// selfSigned makes a certificate for name and its key, PEM-encoded.
-func selfSigned(t *testing.T, name string) (string, string) {
+// selfSigned makes a certificate for name (and more names, if given) and
+// its key, PEM-encoded.
+func selfSigned(t *testing.T, name string, more ...string) (string, string) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -437,7 +438,7 @@ func selfSigned(t *testing.T, name string) (string, string) {
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(time.Now().UnixNano()),
 		Subject:      pkix.Name{CommonName: name},
-		DNSNames:     []string{name},
+		DNSNames:     append([]string{name}, more...),
 		NotBefore:    time.Now().Add(-time.Hour),
 		NotAfter:     time.Now().Add(24 * time.Hour),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
