@@ -322,7 +322,8 @@ func (s *server) listDomains(w http.ResponseWriter, r *http.Request, _ store.Act
 // checkDomain refuses the server's own host names, and wildcards that
 // cover one (they would send the API's traffic, tokens and passwords
 // included, to the app), and names under the base domain: <app>.<base> is
-// each app's default domain and belongs to that app alone.
+// each app's default domain and it, and every name under it, belong to
+// that app alone (whether or not the app exists yet).
 func (s *server) checkDomain(appName, name string) error {
 	if h, ok := controller.APIHostCovered(name, s.opt.APIHosts); ok {
 		if h == name {
@@ -334,11 +335,15 @@ func (s *server) checkDomain(appName, name string) error {
 	if name == base || name == "*."+base {
 		return controller.Errorf(controller.ErrInvalid, "%s is the base domain of all apps", name)
 	}
-	if label, ok := strings.CutSuffix(name, "."+base); ok && !strings.Contains(label, ".") {
-		if label == appName {
+	if owner, ok := controller.DefaultDomainOwner(name, base); ok {
+		switch {
+		case name == owner+"."+base && owner == appName:
 			return controller.Errorf(controller.ErrConflict, "%s is already %s's default domain", name, appName)
+		case name == owner+"."+base:
+			return controller.Errorf(controller.ErrInvalid, "%s is reserved: names under %s are the apps' default domains", name, base)
+		case owner != appName:
+			return controller.Errorf(controller.ErrInvalid, "%s is reserved: %s.%s and every name under it belong to the app %s", name, owner, base, owner)
 		}
-		return controller.Errorf(controller.ErrInvalid, "%s is reserved: names under %s are the apps' default domains", name, base)
 	}
 	return nil
 }

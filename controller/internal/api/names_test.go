@@ -58,3 +58,24 @@ func TestCertNames(t *testing.T) {
 		})
 	}
 }
+
+// TestDomainNamesAccepted: names near the reserved ones stay free: an
+// app's own names under its default domain, a wildcard below the API's
+// name, the apex and siblings of the API's name.
+func TestDomainNamesAccepted(t *testing.T) {
+	e := newEnv(t)
+	app := e.fixture("owner")["app"]
+	for _, name := range []string{
+		"login." + app + ".localhost",
+		"*." + app + ".localhost",
+		"a.b." + app + ".localhost",
+		"*.paas.example.com",
+		"example.com",
+		"www.example.com",
+	} {
+		w := e.do("POST", "/v1/apps/"+app+"/domains", `{"name":"`+name+`"}`, e.tokens["owner"])
+		if w.Code != http.StatusCreated {
+			t.Errorf("domains:add %s to %s = %d %s; want 201", name, app, w.Code, w.Body)
+		}
+	}
+}
