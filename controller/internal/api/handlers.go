@@ -63,7 +63,7 @@ func (s *server) createApp(w http.ResponseWriter, r *http.Request, who store.Act
 	}
 	name := ""
 	if in.Name != nil {
-		if err := controller.ValidateAppName(*in.Name); err != nil {
+		if err := controller.ValidateNewAppName(*in.Name); err != nil {
 			return err
 		}
 		name = *in.Name
