@@ -213,7 +213,8 @@ func (c *Controller) appMetrics(app string) (controller.AppMetrics, bool) {
 }
 
 // CheckSession tells whether secret, the value of a dashboard session
-// cookie (controller.SessionCookie), belongs to a live session: nil if so,
+// cookie (controller.SecureSessionCookie or SessionCookie), belongs to a
+// live session: nil if so,
 // an ErrUnauthorized error if not. The dashboard asks before it serves a
 // page.
 func (c *Controller) CheckSession(ctx context.Context, secret string) error {

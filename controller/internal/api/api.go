@@ -301,7 +301,7 @@ func (s *server) authorize(r *http.Request, p perm) (store.Actor, error) {
 func (s *server) authenticate(r *http.Request) (store.Actor, error) {
 	auth := r.Header.Get("Authorization")
 	if auth == "" {
-		if c, err := r.Cookie(controller.SessionCookie); err == nil && c.Value != "" {
+		if c, err := r.Cookie(s.cookieName(r)); err == nil && c.Value != "" {
 			who, err := s.sessionActor(r, c.Value)
 			who.Addr = r.RemoteAddr
 			return who, err
