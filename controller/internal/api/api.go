@@ -316,12 +316,19 @@ func (s *server) authenticate(r *http.Request) (store.Actor, error) {
 		return store.Actor{}, err
 	}
 	who.Addr = r.RemoteAddr
+	s.tokenUsed(tok)
+	return who, nil
+}
+
+// tokenUsed removes the bootstrap token's file the first time that token
+// is used, by the CLI or to sign in to the dashboard: it is there to be
+// read once.
+func (s *server) tokenUsed(tok controller.Token) {
 	if tok.Description == store.BootstrapTokenDescription && s.opt.BootstrapTokenFile != "" && s.bootstrapUsed.CompareAndSwap(false, true) {
 		if err := os.Remove(s.opt.BootstrapTokenFile); err == nil {
 			s.log.Info("bootstrap token used: removed its file", "file", s.opt.BootstrapTokenFile)
 		}
 	}
-	return who, nil
 }
 
 func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {

@@ -132,9 +132,12 @@ func (s *server) signIn(w http.ResponseWriter, r *http.Request, _ store.Actor) e
 	var err error
 	switch {
 	case in.Token != "" && in.Username == "" && in.Password == "":
-		who, _, err = s.opt.Store.Authenticate(r.Context(), strings.TrimSpace(in.Token))
+		var tok controller.Token
+		who, tok, err = s.opt.Store.Authenticate(r.Context(), strings.TrimSpace(in.Token))
 		if err != nil {
 			err = controller.Errorf(controller.ErrUnauthorized, "this API token is not accepted (unknown or revoked)")
+		} else {
+			s.tokenUsed(tok)
 		}
 	case in.Token == "" && in.Username != "" && in.Password != "":
 		who, err = s.opt.Store.CheckPassword(r.Context(), in.Username, in.Password)

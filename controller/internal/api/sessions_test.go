@@ -3,8 +3,12 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -219,6 +223,43 @@ func TestSessionCookieHostPrefix(t *testing.T) {
 	}
 	if w := e.call("GET", "/v1/me", "", c, nil); w.Code != http.StatusOK {
 		t.Errorf("GET /v1/me over HTTP with %s = %d %s; want 200", c.Name, w.Code, w.Body)
+	}
+}
+
+// TestBootstrapTokenFileRemoved: the bootstrap admin token's file is
+// removed the first time the token is used, by the CLI (a bearer call) or
+// to sign in to the dashboard; another user's token leaves it.
+func TestBootstrapTokenFileRemoved(t *testing.T) {
+	e := newEnv(t)
+	for _, c := range []struct {
+		name    string
+		call    func() *httptest.ResponseRecorder
+		removed bool
+	}{
+		{"CLI", func() *httptest.ResponseRecorder {
+			return e.call("GET", "/v1/me", "", nil, map[string]string{"Authorization": "Bearer " + e.tokens["admin"]})
+		}, true},
+		{"dashboard sign-in", func() *httptest.ResponseRecorder {
+			return e.call("POST", "/v1/sessions", `{"token":"`+e.tokens["admin"]+`"}`, nil, nil)
+		}, true},
+		{"dashboard sign-in, another token", func() *httptest.ResponseRecorder {
+			return e.call("POST", "/v1/sessions", `{"token":"`+e.tokens["owner"]+`"}`, nil, nil)
+		}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			file := filepath.Join(t.TempDir(), "admin-token")
+			if err := os.WriteFile(file, []byte(e.tokens["admin"]+"\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			e.h = New(Options{Store: e.st, BootstrapTokenFile: file})
+			if w := c.call(); w.Code >= 300 {
+				t.Fatalf("call = %d %s", w.Code, w.Body)
+			}
+			_, err := os.Stat(file)
+			if removed := errors.Is(err, fs.ErrNotExist); removed != c.removed {
+				t.Errorf("%s: bootstrap token file removed = %v (stat: %v); want %v", c.name, removed, err, c.removed)
+			}
+		})
 	}
 }
 
