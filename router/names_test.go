@@ -188,3 +188,40 @@ func TestCertsServedOnlyForTheirAppsNames(t *testing.T) {
 		}
 	}
 }
+
+// TestNamesUnderAnotherAppsDefaultDomain: a route that lists a name under
+// another app's default domain (a row added before the API refused them)
+// does not get it, nor its certificate; the owner keeps its own subtree.
+func TestNamesUnderAnotherAppsDefaultDomain(t *testing.T) {
+	_, squat := backend(t, "squat")
+	_, shop := backend(t, "shop")
+	r, addr := startRouter(t, router.Options{})
+	r.Update(controller.RoutingTable{Version: 1, BaseDomain: "apps.example.com", Apps: []controller.AppRoute{
+		{App: "aaa-squat", Domains: []string{"aaa-squat.apps.example.com", "login.shop.apps.example.com", "*.shop.apps.example.com", "nobody.apps.example.com"},
+			Endpoints: []controller.Endpoint{squat},
+			Certs:     []controller.TLSCert{certFor(t, 9, "login.shop.apps.example.com", "*.shop.apps.example.com")}},
+		{App: "shop", Domains: []string{"shop.apps.example.com", "api.shop.apps.example.com"}, Endpoints: []controller.Endpoint{shop}},
+	}})
+	for _, c := range []struct {
+		host string
+		code int
+		body string
+	}{
+		{"login.shop.apps.example.com", http.StatusNotFound, ""},
+		{"www.shop.apps.example.com", http.StatusNotFound, ""},
+		{"nobody.apps.example.com", http.StatusNotFound, ""},
+		{"aaa-squat.apps.example.com", http.StatusOK, "squat"},
+		{"shop.apps.example.com", http.StatusOK, "shop"},
+		{"api.shop.apps.example.com", http.StatusOK, "shop"},
+	} {
+		code, _, body := get(t, addr, c.host, "/", nil)
+		if code != c.code || c.body != "" && body != c.body || c.body == "" && body == "squat" {
+			t.Errorf("GET Host: %s = %d %.20q; want %d %q", c.host, code, body, c.code, c.body)
+		}
+	}
+	for _, sni := range []string{"login.shop.apps.example.com", "www.shop.apps.example.com"} {
+		if got := servedSerial(t, r, sni); got != 0 {
+			t.Errorf("TLS for %s got certificate %d; want none", sni, got)
+		}
+	}
+}

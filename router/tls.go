@@ -50,7 +50,8 @@ func (r *Router) buildCerts(t controller.RoutingTable) *certIndex {
 		base = r.opts.BaseDomain
 	}
 	// Who holds each name, as the proxy's table decides: the first app to
-	// list it; the API's names are no app's.
+	// list it; the API's names are no app's, and names under an app's
+	// default domain that app's only.
 	exactOwner, wildOwner := map[string]string{}, map[string]string{}
 	domains := make([][]string, len(t.Apps))
 	for i, a := range t.Apps {
@@ -60,8 +61,8 @@ func (r *Router) buildCerts(t controller.RoutingTable) *certIndex {
 		}
 		for _, d := range ds {
 			d = strings.TrimSuffix(strings.ToLower(d), ".")
-			if idx.api[d] {
-				continue
+			if owner, ok := controller.DefaultDomainOwner(d, base); idx.api[d] || ok && owner != a.App {
+				continue // as the proxy's table: the API's, or under another app's default domain
 			}
 			domains[i] = append(domains[i], d)
 			if w, ok := strings.CutPrefix(d, "*"); ok {

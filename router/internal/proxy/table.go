@@ -35,8 +35,9 @@ var hostname = regexp.MustCompile(`^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.
 // Build makes the handler for t. Apps with no domains answer at
 // <app>.<base>, where base is t.BaseDomain or else defaultBase. Domains
 // that are not valid host names, domains already taken by an app earlier
-// in the table, and the table's APIHosts are skipped and logged; they never
-// fail the build. A request for one of the APIHosts is never routed to an
+// in the table, names under another app's default domain
+// (login.<other>.<base>) and the table's APIHosts are skipped and logged;
+// they never fail the build. A request for one of the APIHosts is never routed to an
 // app, not even by a wildcard that covers it.
 func (p *Proxy) Build(t controller.RoutingTable, defaultBase string) (*Table, error) {
 	tb := &Table{
@@ -68,6 +69,10 @@ func (p *Proxy) Build(t controller.RoutingTable, defaultBase string) (*Table, er
 			d = strings.TrimSuffix(strings.ToLower(d), ".")
 			if !hostname.MatchString(d) {
 				p.cfg.Logger.Warn("skipping invalid domain", "app", ar.App, "domain", d)
+				continue
+			}
+			if owner, ok := controller.DefaultDomainOwner(d, base); ok && owner != ar.App {
+				p.cfg.Logger.Warn("skipping domain: it is under another app's default domain", "app", ar.App, "domain", d, "owner", owner)
 				continue
 			}
 			if strings.HasPrefix(d, "*.") {
