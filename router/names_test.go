@@ -21,8 +21,14 @@ import (
 )
 
 // certFor makes a self-signed certificate for names, PEM-encoded with its
-// key; its serial number tells it apart in a handshake.
+// key, valid for a day; its serial number tells it apart in a handshake.
 func certFor(t *testing.T, serial int64, names ...string) controller.TLSCert {
+	t.Helper()
+	return certUntil(t, serial, time.Now().Add(24*time.Hour), names...)
+}
+
+// certUntil is certFor with an expiry.
+func certUntil(t *testing.T, serial int64, notAfter time.Time, names ...string) controller.TLSCert {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -33,7 +39,7 @@ func certFor(t *testing.T, serial int64, names ...string) controller.TLSCert {
 		Subject:      pkix.Name{CommonName: names[0]},
 		DNSNames:     names,
 		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
+		NotAfter:     notAfter,
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	}
@@ -151,6 +157,8 @@ func TestCertsServedOnlyForTheirAppsNames(t *testing.T) {
 		{App: "shop", Domains: []string{"shop.apps.example.com", "shop.example.com", "shop.example.org"},
 			Certs: []controller.TLSCert{certFor(t, 5, "shop.example.org")}},
 		{App: "squatter", Domains: []string{"squatter.apps.example.com", "login.zone.example.com"}},
+		{App: "renew", Domains: []string{"renew.example.com"}, // a renewal uploaded next to the old certificate
+			Certs: []controller.TLSCert{certFor(t, 12, "renew.example.com"), certUntil(t, 13, time.Now().Add(90*24*time.Hour), "renew.example.com")}},
 		{App: "zone", Domains: []string{"zone.apps.example.com", "*.zone.example.com"},
 			Certs: []controller.TLSCert{certFor(t, 2, "*.zone.example.com")}},
 	}})

@@ -108,7 +108,7 @@ func (r *Router) buildCerts(t controller.RoutingTable) *certIndex {
 		for _, c := range certs {
 			for _, n := range c.names {
 				if w, ok := strings.CutPrefix(n, "*"); ok {
-					if wildOwner[w] == a.App && idx.wild[w] == nil {
+					if wildOwner[w] == a.App && later(c.pair, idx.wild[w]) {
 						idx.wild[w] = c.pair
 					}
 					continue
@@ -119,7 +119,7 @@ func (r *Router) buildCerts(t controller.RoutingTable) *certIndex {
 						holder = wildOwner[n[i:]]
 					}
 				}
-				if holder == a.App && idx.exact[n] == nil {
+				if holder == a.App && later(c.pair, idx.exact[n]) {
 					idx.exact[n] = c.pair
 				}
 			}
@@ -139,6 +139,13 @@ func (r *Router) buildCerts(t controller.RoutingTable) *certIndex {
 		}
 	}
 	return idx
+}
+
+// later tells whether c should replace cur, an app's certificate for the
+// same name: when there is none yet, or c expires later (a renewal
+// uploaded next to the old one).
+func later(c, cur *tls.Certificate) bool {
+	return cur == nil || c.Leaf.NotAfter.After(cur.Leaf.NotAfter)
 }
 
 // lookup returns the certificate for name, or nil.
