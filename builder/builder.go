@@ -200,6 +200,19 @@ func (b *Builder) Close() error { return b.client.Close() }
 
 var appRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,29}$`)
 
+// checkApp checks an app name for Build and Prune: its images are named
+// paas/<app>:<tag>, which must never be a stack's (paas/stack-run:<hash>):
+// a prune of the app would delete the stack.
+func checkApp(app string) error {
+	if !appRE.MatchString(app) {
+		return fmt.Errorf("%w: app name %q: lower-case letters, digits and '-', starting with a letter, at most 30", ErrInvalid, app)
+	}
+	if strings.HasPrefix(ImageName(app, ""), stackPrefix) {
+		return fmt.Errorf("%w: app name %q is reserved: %s* are the stacks' images", ErrInvalid, app, stackPrefix)
+	}
+	return nil
+}
+
 // ImageName is the image name of an app's build with the given tag.
 func ImageName(app, tag string) string { return "paas/" + app + ":" + tag }
 
@@ -209,8 +222,8 @@ var tagRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
 // step within seconds; a failed or cancelled build leaves no image, no
 // container and no lease behind (finished steps stay in the cache).
 func (b *Builder) Build(ctx context.Context, req Request) (res Result, err error) {
-	if !appRE.MatchString(req.App) {
-		return Result{}, fmt.Errorf("%w: app name %q: lower-case letters, digits and '-', starting with a letter, at most 30", ErrInvalid, req.App)
+	if err := checkApp(req.App); err != nil {
+		return Result{}, err
 	}
 	if req.Tag != "" && !tagRE.MatchString(req.Tag) {
 		return Result{}, fmt.Errorf("%w: tag %q", ErrInvalid, req.Tag)
@@ -338,8 +351,8 @@ func (b *Builder) Remove(ctx context.Context, image string) error {
 // returns the names it deleted. Layers still used by a kept image or by the
 // step cache stay.
 func (b *Builder) Prune(ctx context.Context, app string, keep []string) ([]string, error) {
-	if !appRE.MatchString(app) {
-		return nil, fmt.Errorf("%w: app name %q", ErrInvalid, app)
+	if err := checkApp(app); err != nil {
+		return nil, err
 	}
 	ctx = namespaces.WithNamespace(ctx, b.opts.Namespace)
 	is := b.client.ImageService()

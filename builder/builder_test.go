@@ -17,6 +17,7 @@ import (
 	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/images"
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/containerd/v2/pkg/oci"
@@ -532,5 +533,35 @@ ENTRYPOINT ["/usr/local/bin/run"]
 	}
 	if got, want := e.runImage(t, res.Image), "app 755\nV=from-env\nshell /bin/sh\n750\n/srv/data\n"; got != want {
 		t.Errorf("running the image printed %q, want %q", got, want)
+	}
+}
+
+// TestPruneSparesStacks: an app named like a stack (stack-run) can neither
+// build into the stack's image name nor prune it: the stack's images stay.
+func TestPruneSparesStacks(t *testing.T) {
+	e := newEnv(t)
+	is := e.c.ImageService()
+	bb, err := is.Get(e.ctx, "busybox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The run stack as BuildStacks registers it: by name and by recipe tag.
+	for _, name := range []string{builder.RunStack, builder.RunStack + ":0123456789ab"} {
+		if _, err := is.Create(e.ctx, images.Image{Name: name, Target: bb.Target}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deleted, err := e.b.Prune(context.Background(), "stack-run", nil)
+	if !errors.Is(err, builder.ErrInvalid) || !strings.Contains(fmt.Sprint(err), `app name "stack-run" is reserved`) {
+		t.Errorf("Prune(stack-run) = %v, %v; want ErrInvalid, reserved", deleted, err)
+	}
+	for _, name := range []string{builder.RunStack, builder.RunStack + ":0123456789ab"} {
+		if _, err := is.Get(e.ctx, name); err != nil {
+			t.Errorf("%s after Prune(stack-run): %v", name, err)
+		}
+	}
+	dir := writeTree(t, map[string]string{"Dockerfile": "FROM busybox\n"})
+	if _, err := e.b.Build(context.Background(), builder.Request{App: "stack-run", Tag: "latest", Dir: dir}); !errors.Is(err, builder.ErrInvalid) {
+		t.Errorf("Build(app stack-run) = %v; want ErrInvalid", err)
 	}
 }

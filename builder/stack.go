@@ -24,6 +24,10 @@ const (
 	BuildStack = "paas/stack-build"
 )
 
+// stackPrefix starts every stack's image name (stack.Recipe.Image); no
+// app's images may (see checkApp).
+const stackPrefix = "paas/stack-"
+
 // StackOptions configure BuildStacks.
 type StackOptions struct {
 	// Mirror is the Debian archive debootstrap downloads from; if empty,

@@ -8,6 +8,10 @@ type RoutingTable struct {
 	Version    int64      `json:"version"`
 	BaseDomain string     `json:"base_domain"` // apps' default domains are <app>.<BaseDomain>
 	Apps       []AppRoute `json:"apps"`        // sorted by name
+	// APIHosts are the server's own host names (the API and dashboard):
+	// a router never sends a request for one to an app, nor serves an
+	// app's certificate for one, whatever domains the apps list.
+	APIHosts []string `json:"api_hosts,omitempty"`
 }
 
 // AppRoute routes one app.

@@ -29,8 +29,18 @@ type Password struct {
 	Password string `json:"password"`
 }
 
-// SessionCookie is the name of the dashboard's session cookie.
-const SessionCookie = "paas_session"
+// The dashboard's session cookie is SecureSessionCookie over HTTPS and
+// SessionCookie over plain HTTP (a set-up on localhost). The __Host-
+// prefix makes browsers take the cookie only when it is Secure, has
+// Path=/ and no Domain: apps under the base domain are the same site as
+// the dashboard, and without it one could plant a session cookie for the
+// dashboard's host (Domain=<base>) or shadow the real one. The prefix is
+// invalid without Secure, hence the plain name over HTTP; over HTTPS the
+// plain name is never read.
+const (
+	SessionCookie       = "paas_session"
+	SecureSessionCookie = "__Host-paas_session"
+)
 
 // SignIn starts a dashboard session: a user name and password, or an API
 // token.

@@ -35,6 +35,25 @@ func ValidateAppName(name string) error {
 	return nil
 }
 
+// ReservedAppPrefix starts the app names that are reserved for the
+// platform: apps' images are named paas/<app>:<tag> in the namespace the
+// platform's own images share, and the stacks are paas/stack-run and
+// paas/stack-build (builder.RunStack, builder.BuildStack): an app named
+// stack-run would own, and on destroy prune, the run stack.
+const ReservedAppPrefix = "stack-"
+
+// ValidateNewAppName checks the name of an app to be created: the rules of
+// ValidateAppName, and not a name reserved for the platform.
+func ValidateNewAppName(name string) error {
+	if err := ValidateAppName(name); err != nil {
+		return err
+	}
+	if strings.HasPrefix(name, ReservedAppPrefix) {
+		return Errorf(ErrInvalid, "app name %s is reserved: names starting with %q are the platform's (its stack images are paas/%s*)", name, ReservedAppPrefix, ReservedAppPrefix)
+	}
+	return nil
+}
+
 // ValidateUserName checks a user name: a lower-case letter, then up to 38
 // lower-case letters, digits, dots, dashes or underscores.
 func ValidateUserName(name string) error {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,6 +25,12 @@ type Options struct {
 	// BaseDomain is used for a table that names none: an app whose route
 	// has no domains answers at <app>.<BaseDomain>. Default "localhost".
 	BaseDomain string
+	// APIHosts are host names of the paas API and dashboard that this
+	// router must never hand to an app, in addition to those every table
+	// names (controller.RoutingTable.APIHosts): a request for one is
+	// answered 404, no app's certificate is served for one, and ACME
+	// obtains none for an app. Lower case, no ports.
+	APIHosts []string
 
 	// ReadHeaderTimeout bounds the reading of a request's headers, against
 	// clients that trickle them (slowloris). Default 10s.
@@ -172,10 +179,15 @@ func New(opts Options) (*Router, error) {
 
 // ServeHTTP routes req to an instance of the app that answers at its host.
 func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	t := r.handler.Load()
+	if t != nil && t.IsAPIHost(req.Host) {
+		t.ServeHTTP(w, req) // not found
+		return
+	}
 	if r.redirectToHTTPS(w, req) {
 		return
 	}
-	if t := r.handler.Load(); t != nil {
+	if t != nil {
 		t.ServeHTTP(w, req)
 		return
 	}
@@ -195,6 +207,7 @@ func (r *Router) Update(t controller.RoutingTable) {
 		return
 	}
 	start := time.Now()
+	t.APIHosts = r.apiHosts(t.APIHosts)
 	h, err := r.proxy.Build(t, r.opts.BaseDomain)
 	if err != nil {
 		// Only an internal failure gets here; keep the last table.
@@ -216,6 +229,20 @@ func (r *Router) Update(t controller.RoutingTable) {
 	r.metrics.TableApps.Set(float64(len(t.Apps)))
 	r.metrics.TableBuild.Observe(d.Seconds())
 	r.log.Info("routing table", "version", t.Version, "apps", len(t.Apps), "took", d)
+}
+
+// apiHosts returns the table's API hosts and the options', canonical and
+// without duplicates.
+func (r *Router) apiHosts(table []string) []string {
+	seen := make(map[string]bool, len(table)+len(r.opts.APIHosts))
+	var out []string
+	for _, h := range append(slices.Clip(table), r.opts.APIHosts...) {
+		if h = controller.CanonicalHost(h); h != "" && !seen[h] {
+			seen[h] = true
+			out = append(out, h)
+		}
+	}
+	return out
 }
 
 // Run follows src until ctx ends: it takes the current table, then each

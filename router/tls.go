@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 
 	"golang.org/x/crypto/acme"
@@ -15,23 +16,70 @@ import (
 	"paas/controller"
 )
 
-// certIndex finds an app's certificate by the name a client asks for.
+// certIndex finds an app's certificate by the name a client asks for. A
+// certificate is indexed only under names its own app holds, as the
+// router routes them: an exact domain of the app (the default one
+// included), a name under a wildcard domain of the app that no app holds
+// exactly, or that wildcard itself. Whatever names a certificate lists, it
+// is never served for another app's name nor for the API's.
 type certIndex struct {
-	exact map[string]*tls.Certificate
-	wild  map[string]*tls.Certificate // by suffix: ".example.com" for *.example.com
-	hosts map[string]bool             // exact custom domains of the table, for ACME
+	exact  map[string]*tls.Certificate // by host name
+	wild   map[string]*tls.Certificate // by suffix: ".example.com" for *.example.com
+	routed map[string]bool             // every app's exact domains: never answered from wild
+	hosts  map[string]bool             // exact custom domains of the table, for ACME
+	api    map[string]bool             // the table's APIHosts: no app's certificate, no ACME
 }
 
-// buildCerts parses the table's certificates; a bad one is logged and
-// skipped, the rest are served.
+// appCert is a parsed certificate and the names it lists, lower case.
+type appCert struct {
+	pair  *tls.Certificate
+	names []string
+}
+
+// buildCerts parses the table's certificates and indexes each under the
+// names its app holds; a bad one is logged and skipped, the rest are
+// served.
 func (r *Router) buildCerts(t controller.RoutingTable) *certIndex {
-	idx := &certIndex{exact: map[string]*tls.Certificate{}, wild: map[string]*tls.Certificate{}, hosts: map[string]bool{}}
-	for _, a := range t.Apps {
-		for _, d := range a.Domains {
-			if !strings.HasPrefix(d, "*.") {
-				idx.hosts[strings.ToLower(d)] = true
-			}
+	idx := &certIndex{exact: map[string]*tls.Certificate{}, wild: map[string]*tls.Certificate{},
+		routed: map[string]bool{}, hosts: map[string]bool{}, api: map[string]bool{}}
+	for _, h := range t.APIHosts {
+		idx.api[h] = true
+	}
+	base := t.BaseDomain
+	if base == "" {
+		base = r.opts.BaseDomain
+	}
+	// Who holds each name, as the proxy's table decides: the first app to
+	// list it; the API's names are no app's, and names under an app's
+	// default domain that app's only.
+	exactOwner, wildOwner := map[string]string{}, map[string]string{}
+	domains := make([][]string, len(t.Apps))
+	for i, a := range t.Apps {
+		ds := a.Domains
+		if len(ds) == 0 {
+			ds = []string{a.App + "." + base}
 		}
+		for _, d := range ds {
+			d = strings.TrimSuffix(strings.ToLower(d), ".")
+			if owner, ok := controller.DefaultDomainOwner(d, base); idx.api[d] || ok && owner != a.App {
+				continue // as the proxy's table: the API's, or under another app's default domain
+			}
+			domains[i] = append(domains[i], d)
+			if w, ok := strings.CutPrefix(d, "*"); ok {
+				if _, taken := wildOwner[w]; !taken {
+					wildOwner[w] = a.App
+				}
+				continue
+			}
+			if _, taken := exactOwner[d]; !taken {
+				exactOwner[d] = a.App
+			}
+			idx.routed[d] = true
+			idx.hosts[d] = true
+		}
+	}
+	for i, a := range t.Apps {
+		var certs []appCert
 		for _, c := range a.Certs {
 			pair, err := tls.X509KeyPair([]byte(c.CertPEM), []byte(c.KeyPEM))
 			if err != nil {
@@ -48,12 +96,44 @@ func (r *Router) buildCerts(t controller.RoutingTable) *certIndex {
 			if len(names) == 0 {
 				names = []string{leaf.Subject.CommonName}
 			}
+			ac := appCert{pair: &pair}
 			for _, n := range names {
-				n = strings.ToLower(n)
+				ac.names = append(ac.names, strings.TrimSuffix(strings.ToLower(n), "."))
+			}
+			certs = append(certs, ac)
+		}
+		// A certificate's own names first: exact names the app holds
+		// (exactly, or under its wildcard when no app holds them exactly)
+		// and wildcards the app holds.
+		for _, c := range certs {
+			for _, n := range c.names {
 				if w, ok := strings.CutPrefix(n, "*"); ok {
-					idx.wild[w] = &pair
-				} else {
-					idx.exact[n] = &pair
+					if wildOwner[w] == a.App && later(c.pair, idx.wild[w]) {
+						idx.wild[w] = c.pair
+					}
+					continue
+				}
+				holder, ok := exactOwner[n]
+				if !ok && !idx.api[n] {
+					if i := strings.IndexByte(n, '.'); i > 0 {
+						holder = wildOwner[n[i:]]
+					}
+				}
+				if holder == a.App && later(c.pair, idx.exact[n]) {
+					idx.exact[n] = c.pair
+				}
+			}
+		}
+		// Then the app's exact domains that only a wildcard certificate
+		// of the app covers.
+		for _, d := range domains[i] {
+			if strings.HasPrefix(d, "*") || exactOwner[d] != a.App || idx.exact[d] != nil {
+				continue
+			}
+			for _, c := range certs {
+				if slices.ContainsFunc(c.names, func(n string) bool { return controller.DomainCovers(n, d) }) {
+					idx.exact[d] = c.pair
+					break
 				}
 			}
 		}
@@ -61,19 +141,39 @@ func (r *Router) buildCerts(t controller.RoutingTable) *certIndex {
 	return idx
 }
 
+// later tells whether c should replace cur, an app's certificate for the
+// same name: when there is none yet, or c expires later (a renewal
+// uploaded next to the old one).
+func later(c, cur *tls.Certificate) bool {
+	return cur == nil || c.Leaf.NotAfter.After(cur.Leaf.NotAfter)
+}
+
+// lookup returns the certificate for name, or nil.
+func (idx *certIndex) lookup(name string) *tls.Certificate {
+	if c := idx.exact[name]; c != nil {
+		return c
+	}
+	if idx.routed[name] || idx.api[name] {
+		return nil // held by an app that has no certificate for it, or the API's
+	}
+	if i := strings.IndexByte(name, '.'); i > 0 {
+		return idx.wild[name[i:]]
+	}
+	return nil
+}
+
 // GetCertificate picks the certificate for a TLS handshake by its server
-// name (SNI): an exact name first, then a wildcard one label up.
+// name (SNI): the certificate of the app that holds the name (see
+// certIndex), else one from ACME, else none.
 func (r *Router) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 	idx := r.certs.Load()
 	name := strings.TrimSuffix(strings.ToLower(hello.ServerName), ".")
+	if idx != nil && idx.api[name] {
+		return nil, fmt.Errorf("no certificate for %q: it is a host name of the API", name)
+	}
 	if idx != nil {
-		if c := idx.exact[name]; c != nil {
+		if c := idx.lookup(name); c != nil {
 			return c, nil
-		}
-		if i := strings.IndexByte(name, '.'); i > 0 {
-			if c := idx.wild[name[i:]]; c != nil {
-				return c, nil
-			}
 		}
 	}
 	if r.acme != nil {
@@ -111,7 +211,7 @@ func (r *Router) acmePolicy(_ context.Context, host string) error {
 	}
 	host = strings.ToLower(host)
 	idx := r.certs.Load()
-	if idx == nil || !idx.hosts[host] || host == "localhost" || strings.HasSuffix(host, ".localhost") {
+	if idx == nil || !idx.hosts[host] || idx.api[host] || host == "localhost" || strings.HasSuffix(host, ".localhost") {
 		return fmt.Errorf("acme: %q is not a custom domain of an app", host)
 	}
 	return nil

@@ -8,7 +8,9 @@
 // them: paas users:passwd) or an API token, by POST /v1/sessions. The
 // controller answers with a session cookie (controller.SessionCookie):
 // HttpOnly, so script cannot read it; SameSite=Strict, so no other site's
-// page sends it; Secure when the request came over HTTPS. The controller
+// page sends it; over HTTPS Secure and named with the __Host- prefix
+// (controller.SecureSessionCookie), so that no app under the base domain,
+// same-site with the dashboard, can set or shadow it. The controller
 // keeps only a hash of the session's secret, with an expiry, and forgets
 // it on sign-out (DELETE /v1/sessions/current). Every call with a method
 // other than GET made with the cookie must carry the session's CSRF token

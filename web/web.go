@@ -30,7 +30,8 @@ const ContentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 
 // controller (*server.Controller) implements it.
 type Sessions interface {
 	// CheckSession returns nil if secret, the value of the cookie named
-	// controller.SessionCookie, belongs to a live session, and an error
+	// controller.SecureSessionCookie or controller.SessionCookie, belongs
+	// to a live session, and an error
 	// otherwise. It is called for every page load, concurrently.
 	CheckSession(ctx context.Context, secret string) error
 }
@@ -96,11 +97,15 @@ func (h *handler) signedIn(r *http.Request) bool {
 	if h.opts.Sessions == nil {
 		return true
 	}
-	c, err := r.Cookie(controller.SessionCookie)
-	if err != nil || c.Value == "" {
-		return false
+	// The API reads one of the two names, by whether the request came over
+	// HTTPS; a page shell served on the other costs nothing (every call
+	// the page makes is authenticated by the API).
+	for _, name := range []string{controller.SecureSessionCookie, controller.SessionCookie} {
+		if c, err := r.Cookie(name); err == nil && c.Value != "" {
+			return h.opts.Sessions.CheckSession(r.Context(), c.Value) == nil
+		}
 	}
-	return h.opts.Sessions.CheckSession(r.Context(), c.Value) == nil
+	return false
 }
 
 func errString(err error) string {

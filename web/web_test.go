@@ -104,18 +104,25 @@ func TestPagesNeedASession(t *testing.T) {
 		path, cookie string
 		status       int
 		location     string
+		name         string // the cookie's name; "" for controller.SessionCookie
 	}{
-		{"/", "", http.StatusSeeOther, "/signin"},
-		{"/", "wrong", http.StatusSeeOther, "/signin"},
-		{"/index.html", "", http.StatusSeeOther, "/signin"},
-		{"/", "s3cret", http.StatusOK, ""},
-		{"/signin", "", http.StatusOK, ""},
-		{"/assets/app.js", "", http.StatusOK, ""},
+		{"/", "", http.StatusSeeOther, "/signin", ""},
+		{"/", "wrong", http.StatusSeeOther, "/signin", ""},
+		{"/index.html", "", http.StatusSeeOther, "/signin", ""},
+		{"/", "s3cret", http.StatusOK, "", ""},
+		{"/", "s3cret", http.StatusOK, "", controller.SecureSessionCookie}, // over HTTPS
+		{"/", "wrong", http.StatusSeeOther, "/signin", controller.SecureSessionCookie},
+		{"/signin", "", http.StatusOK, "", ""},
+		{"/assets/app.js", "", http.StatusOK, "", ""},
 	}
 	for _, tt := range tests {
 		req, _ := http.NewRequest("GET", srv.URL+tt.path, nil)
 		if tt.cookie != "" {
-			req.AddCookie(&http.Cookie{Name: controller.SessionCookie, Value: tt.cookie})
+			name := tt.name
+			if name == "" {
+				name = controller.SessionCookie
+			}
+			req.AddCookie(&http.Cookie{Name: name, Value: tt.cookie})
 		}
 		resp, err := noRedirect.Do(req)
 		if err != nil {

@@ -39,6 +39,10 @@ type Options struct {
 	GitHost    string                  // if empty, the host of each API request
 	SSHPort    int                     // if 0, 2222
 	Version    string
+	// APIHosts are the server's own host names (lower case, no ports):
+	// no app may hold one, and routers never send one to an app. If
+	// empty, none is protected.
+	APIHosts []string
 
 	// Health reports the server's components for /healthz. If nil, only
 	// the database is reported.
@@ -126,7 +130,7 @@ func Open(ctx context.Context, opt Options) (*Controller, error) {
 	if base == "" {
 		base = "localhost"
 	}
-	c := &Controller{opt: opt, store: st, routes: routing.New(base)}
+	c := &Controller{opt: opt, store: st, routes: routing.New(base, opt.APIHosts...)}
 	var changed func()
 	var instances func(context.Context, string) ([]controller.Instance, error)
 	var events func(string) []controller.Event
@@ -175,6 +179,7 @@ func Open(ctx context.Context, opt Options) (*Controller, error) {
 		Store:               st,
 		Logger:              opt.Logger,
 		BaseDomain:          opt.BaseDomain,
+		APIHosts:            opt.APIHosts,
 		WebURL:              opt.WebURL,
 		GitHost:             opt.GitHost,
 		SSHPort:             opt.SSHPort,
@@ -208,7 +213,8 @@ func (c *Controller) appMetrics(app string) (controller.AppMetrics, bool) {
 }
 
 // CheckSession tells whether secret, the value of a dashboard session
-// cookie (controller.SessionCookie), belongs to a live session: nil if so,
+// cookie (controller.SecureSessionCookie or SessionCookie), belongs to a
+// live session: nil if so,
 // an ErrUnauthorized error if not. The dashboard asks before it serves a
 // page.
 func (c *Controller) CheckSession(ctx context.Context, secret string) error {

@@ -34,6 +34,13 @@ type Options struct {
 	// domain, <app>.<BaseDomain>. If empty, "localhost".
 	BaseDomain string
 
+	// APIHosts are the server's own host names, where the API and the
+	// dashboard answer (lower case, no ports; see
+	// controller.ParseAPIHosts). No app may hold one of them, as a custom
+	// domain, a wildcard that covers it or a default domain. If empty,
+	// none is protected.
+	APIHosts []string
+
 	// WebURL returns an app's default URL. If nil, http://<app>.<BaseDomain>.
 	WebURL func(app string) string
 
@@ -294,7 +301,7 @@ func (s *server) authorize(r *http.Request, p perm) (store.Actor, error) {
 func (s *server) authenticate(r *http.Request) (store.Actor, error) {
 	auth := r.Header.Get("Authorization")
 	if auth == "" {
-		if c, err := r.Cookie(controller.SessionCookie); err == nil && c.Value != "" {
+		if c, err := r.Cookie(s.cookieName(r)); err == nil && c.Value != "" {
 			who, err := s.sessionActor(r, c.Value)
 			who.Addr = r.RemoteAddr
 			return who, err
@@ -309,12 +316,19 @@ func (s *server) authenticate(r *http.Request) (store.Actor, error) {
 		return store.Actor{}, err
 	}
 	who.Addr = r.RemoteAddr
+	s.tokenUsed(tok)
+	return who, nil
+}
+
+// tokenUsed removes the bootstrap token's file the first time that token
+// is used, by the CLI or to sign in to the dashboard: it is there to be
+// read once.
+func (s *server) tokenUsed(tok controller.Token) {
 	if tok.Description == store.BootstrapTokenDescription && s.opt.BootstrapTokenFile != "" && s.bootstrapUsed.CompareAndSwap(false, true) {
 		if err := os.Remove(s.opt.BootstrapTokenFile); err == nil {
 			s.log.Info("bootstrap token used: removed its file", "file", s.opt.BootstrapTokenFile)
 		}
 	}
-	return who, nil
 }
 
 func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {

@@ -56,7 +56,9 @@ func newEnv(t *testing.T) *env {
 	}
 	t.Cleanup(func() { st.Close() })
 	buildLogs := t.TempDir()
-	e := &env{t: t, st: st, buildLogs: buildLogs, h: New(Options{Store: st, Routes: routing.New("localhost"), BuildLogDir: buildLogs,
+	// The API's own host names are set (--api-hosts), so that the matrix
+	// runs with them in force.
+	e := &env{t: t, st: st, buildLogs: buildLogs, h: New(Options{Store: st, Routes: routing.New("localhost", testAPIHosts...), BuildLogDir: buildLogs, APIHosts: testAPIHosts,
 		Metrics: func(app string) (controller.AppMetrics, bool) { return controller.AppMetrics{App: app}, true },
 		// The runtime is not under test here: a run that succeeds at once.
 		Run:     func(context.Context, string, string, bool, io.Writer) (int, error) { return 0, nil },
@@ -87,6 +89,9 @@ func newEnv(t *testing.T) *env {
 	e.tokens["revoked"] = nt.Secret
 	return e
 }
+
+// testAPIHosts are the API's host names in newEnv's API.
+var testAPIHosts = []string{"paas.example.com", "console.localhost", "box"}
 
 func (e *env) next() int { e.counter++; return e.counter }
 
@@ -354,6 +359,9 @@ func TestBadInput(t *testing.T) {
 		{"app name 31 chars", "POST", "/v1/apps", `{"name":"a` + strings.Repeat("b", 30) + `"}`, 422, "invalid app name"},
 		{"app name spaces", "POST", "/v1/apps", `{"name":"  "}`, 422, "invalid app name"},
 		{"app name empty", "POST", "/v1/apps", `{"name":""}`, 422, "app name is empty"},
+		{"app name of the run stack", "POST", "/v1/apps", `{"name":"stack-run"}`, 422, `app name stack-run is reserved: names starting with "stack-" are the platform's`},
+		{"app name of the build stack", "POST", "/v1/apps", `{"name":"stack-build"}`, 422, "app name stack-build is reserved"},
+		{"app name of a stack to come", "POST", "/v1/apps", `{"name":"stack-run-trixie"}`, 422, "app name stack-run-trixie is reserved"},
 		{"app exists", "POST", "/v1/apps", `{"name":"{app}"}`, 409, "already exists"},
 		{"unknown field", "POST", "/v1/apps", `{"name":"ok","owner":"admin"}`, 422, "unknown field"},
 		{"not JSON", "POST", "/v1/apps", `name=x`, 422, "invalid JSON"},
@@ -371,6 +379,14 @@ func TestBadInput(t *testing.T) {
 		{"domain one label", "POST", "/v1/apps/{app}/domains", `{"name":"intranet"}`, 422, "invalid domain"},
 		{"domain IP", "POST", "/v1/apps/{app}/domains", `{"name":"10.0.0.1"}`, 422, "IP addresses"},
 		{"domain of another app", "POST", "/v1/apps/{app}/domains", `{"name":"` + otherApp + `.localhost"}`, 422, "reserved"},
+		{"domain under another app's default domain", "POST", "/v1/apps/{app}/domains", `{"name":"login.` + otherApp + `.localhost"}`, 422, "login." + otherApp + ".localhost is reserved: " + otherApp + ".localhost and every name under it belong to the app " + otherApp},
+		{"wildcard under another app's default domain", "POST", "/v1/apps/{app}/domains", `{"name":"*.` + otherApp + `.localhost"}`, 422, "belong to the app " + otherApp},
+		{"domain deep under another app's default domain", "POST", "/v1/apps/{app}/domains", `{"name":"a.b.` + otherApp + `.localhost"}`, 422, "belong to the app " + otherApp},
+		{"domain under an app yet to be", "POST", "/v1/apps/{app}/domains", `{"name":"login.later.localhost"}`, 422, "belong to the app later"},
+		{"domain is the API's", "POST", "/v1/apps/{app}/domains", `{"name":"paas.example.com"}`, 422, "paas.example.com is reserved: it is a host name of this paas server's API"},
+		{"domain is the API's, spelt otherwise", "POST", "/v1/apps/{app}/domains", `{"name":"PAAS.Example.com."}`, 422, "host name of this paas server's API"},
+		{"wildcard over the API's name", "POST", "/v1/apps/{app}/domains", `{"name":"*.example.com"}`, 422, "*.example.com is reserved: it covers paas.example.com"},
+		{"app whose default domain is the API's", "POST", "/v1/apps", `{"name":"console"}`, 422, "app name console is reserved"},
 		{"malformed key", "POST", "/v1/keys", `{"public_key":"ssh-ed25519 AAAAnotbase64"}`, 422, "not an SSH public key"},
 		{"private key", "POST", "/v1/keys", `{"public_key":"-----BEGIN OPENSSH PRIVATE KEY-----"}`, 422, "private key"},
 		{"key with options", "POST", "/v1/keys", `{"public_key":"command=\"sh\" {pubkey}"}`, 422, "options"},
@@ -418,8 +434,9 @@ func TestBadInput(t *testing.T) {
 	}
 }
 
-// selfSigned makes a certificate for name and its key, PEM-encoded.
-func selfSigned(t *testing.T, name string) (string, string) {
+// selfSigned makes a certificate for name (and more names, if given) and
+// its key, PEM-encoded.
+func selfSigned(t *testing.T, name string, more ...string) (string, string) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -428,7 +445,7 @@ func selfSigned(t *testing.T, name string) (string, string) {
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(time.Now().UnixNano()),
 		Subject:      pkix.Name{CommonName: name},
-		DNSNames:     []string{name},
+		DNSNames:     append([]string{name}, more...),
 		NotBefore:    time.Now().Add(-time.Hour),
 		NotAfter:     time.Now().Add(24 * time.Hour),
 		KeyUsage:     x509.KeyUsageDigitalSignature,

@@ -1,9 +1,11 @@
 package api
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -26,18 +28,20 @@ func ParseCert(nc controller.NewCert, domains []string, now time.Time) (store.Ce
 	if now.After(leaf.NotAfter) {
 		return store.CertInfo{}, controller.Errorf(controller.ErrInvalid, "the certificate expired on %s", leaf.NotAfter.Format(time.DateOnly))
 	}
-	names := leaf.DNSNames
+	names := slices.Clone(leaf.DNSNames)
 	if len(names) == 0 && leaf.Subject.CommonName != "" {
 		names = []string{leaf.Subject.CommonName}
 	}
 	if len(names) == 0 {
 		return store.CertInfo{}, controller.Errorf(controller.ErrInvalid, "the certificate names no host")
 	}
+	for i, n := range names {
+		names[i] = strings.TrimSuffix(strings.ToLower(n), ".")
+	}
 	covers := false
 	for _, n := range names {
-		n = strings.ToLower(n)
 		for _, d := range domains {
-			if n == d || (strings.HasPrefix(n, "*.") && strings.HasSuffix(d, n[1:]) && !strings.Contains(strings.TrimSuffix(d, n[1:]), ".")) {
+			if controller.DomainCovers(n, d) || controller.DomainCovers(d, n) {
 				covers = true
 			}
 		}
@@ -79,11 +83,41 @@ func (s *server) addCert(w http.ResponseWriter, r *http.Request, who store.Actor
 	if err != nil {
 		return err
 	}
+	if err := s.checkCertNames(r.Context(), app, ci.Domains); err != nil {
+		return err
+	}
 	c, err := s.opt.Store.AddCert(r.Context(), who, app, ci)
 	if err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusCreated, c)
+	return nil
+}
+
+// checkCertNames refuses a certificate of app that names a domain another
+// app holds, a name under another app's default domain, or one of the
+// server's own host names. (A wildcard that merely covers such names is
+// accepted: the router serves a certificate only for names its app holds.)
+func (s *server) checkCertNames(ctx context.Context, app string, names []string) error {
+	all, err := s.opt.Store.AllDomains(ctx)
+	if err != nil {
+		return err
+	}
+	holder := make(map[string]string, len(all))
+	for _, d := range all {
+		holder[d.Name] = d.App
+	}
+	for _, n := range names {
+		if slices.Contains(s.opt.APIHosts, n) {
+			return controller.Errorf(controller.ErrInvalid, "the certificate names %s, a host name of this paas server's API: no app may hold a certificate for it", n)
+		}
+		if other, ok := holder[n]; ok && other != app {
+			return controller.Errorf(controller.ErrInvalid, "the certificate names %s, a domain of another app: give a certificate for this app's domains only", n)
+		}
+		if owner, ok := controller.DefaultDomainOwner(n, s.opt.BaseDomain); ok && owner != app {
+			return controller.Errorf(controller.ErrInvalid, "the certificate names %s, which belongs to the app %s (%s.%s and every name under it): give a certificate for this app's domains only", n, owner, owner, s.opt.BaseDomain)
+		}
+	}
 	return nil
 }
 

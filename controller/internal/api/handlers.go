@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -62,16 +63,28 @@ func (s *server) createApp(w http.ResponseWriter, r *http.Request, who store.Act
 	}
 	name := ""
 	if in.Name != nil {
-		if err := controller.ValidateAppName(*in.Name); err != nil {
+		if err := controller.ValidateNewAppName(*in.Name); err != nil {
 			return err
 		}
 		name = *in.Name
+		if err := s.checkAppName(name); err != nil {
+			return err
+		}
 	}
 	a, err := s.opt.Store.CreateApp(r.Context(), who, name)
 	if err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusCreated, s.decorate(r, a))
+	return nil
+}
+
+// checkAppName refuses a new app whose default domain, <app>.<base>, is
+// one of the server's own host names.
+func (s *server) checkAppName(name string) error {
+	if d := name + "." + s.opt.BaseDomain; slices.Contains(s.opt.APIHosts, d) {
+		return controller.Errorf(controller.ErrInvalid, "app name %s is reserved: its default domain %s is a host name of this paas server's API and dashboard", name, d)
+	}
 	return nil
 }
 
@@ -306,18 +319,31 @@ func (s *server) listDomains(w http.ResponseWriter, r *http.Request, _ store.Act
 	return nil
 }
 
-// checkDomain refuses names under the base domain: <app>.<base> is each
-// app's default domain and belongs to that app alone.
+// checkDomain refuses the server's own host names, and wildcards that
+// cover one (they would send the API's traffic, tokens and passwords
+// included, to the app), and names under the base domain: <app>.<base> is
+// each app's default domain and it, and every name under it, belong to
+// that app alone (whether or not the app exists yet).
 func (s *server) checkDomain(appName, name string) error {
+	if h, ok := controller.APIHostCovered(name, s.opt.APIHosts); ok {
+		if h == name {
+			return controller.Errorf(controller.ErrInvalid, "%s is reserved: it is a host name of this paas server's API and dashboard, which no app may hold", name)
+		}
+		return controller.Errorf(controller.ErrInvalid, "%s is reserved: it covers %s, a host name of this paas server's API and dashboard, which no app may hold", name, h)
+	}
 	base := s.opt.BaseDomain
 	if name == base || name == "*."+base {
 		return controller.Errorf(controller.ErrInvalid, "%s is the base domain of all apps", name)
 	}
-	if label, ok := strings.CutSuffix(name, "."+base); ok && !strings.Contains(label, ".") {
-		if label == appName {
+	if owner, ok := controller.DefaultDomainOwner(name, base); ok {
+		switch {
+		case name == owner+"."+base && owner == appName:
 			return controller.Errorf(controller.ErrConflict, "%s is already %s's default domain", name, appName)
+		case name == owner+"."+base:
+			return controller.Errorf(controller.ErrInvalid, "%s is reserved: names under %s are the apps' default domains", name, base)
+		case owner != appName:
+			return controller.Errorf(controller.ErrInvalid, "%s is reserved: %s.%s and every name under it belong to the app %s", name, owner, base, owner)
 		}
-		return controller.Errorf(controller.ErrInvalid, "%s is reserved: names under %s are the apps' default domains", name, base)
 	}
 	return nil
 }

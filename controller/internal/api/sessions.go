@@ -20,7 +20,9 @@ import (
 
 // Dashboard sessions. A browser signs in once (POST /v1/sessions) with a
 // user name and password or an API token and gets a session cookie:
-// HttpOnly, SameSite=Strict, Secure when the request came over HTTPS. A
+// HttpOnly, SameSite=Strict, Path=/, no Domain; over HTTPS Secure and named
+// with the __Host- prefix (controller.SecureSessionCookie), over plain
+// HTTP controller.SessionCookie. A
 // call authenticated by that cookie with a method other than GET or HEAD
 // must also carry the session's CSRF token in the X-CSRF-Token header; the
 // token is derived from the session's secret, so it is bound to the
@@ -77,9 +79,20 @@ func (s *server) sessionActor(r *http.Request, secret string) (store.Actor, erro
 	return who, nil
 }
 
+// cookieName is the session cookie's name for r: with the __Host- prefix
+// over HTTPS, the plain one over HTTP (the prefix needs Secure).
+func (s *server) cookieName(r *http.Request) string {
+	if s.secure(r) {
+		return controller.SecureSessionCookie
+	}
+	return controller.SessionCookie
+}
+
+// sessionCookie is the session cookie to set (or, for an empty secret, to
+// clear) in the answer to r.
 func (s *server) sessionCookie(secret string, expires time.Time, r *http.Request) *http.Cookie {
 	c := &http.Cookie{
-		Name: controller.SessionCookie, Value: secret, Path: "/",
+		Name: s.cookieName(r), Value: secret, Path: "/",
 		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: s.secure(r),
 	}
 	if secret == "" {
@@ -119,9 +132,12 @@ func (s *server) signIn(w http.ResponseWriter, r *http.Request, _ store.Actor) e
 	var err error
 	switch {
 	case in.Token != "" && in.Username == "" && in.Password == "":
-		who, _, err = s.opt.Store.Authenticate(r.Context(), strings.TrimSpace(in.Token))
+		var tok controller.Token
+		who, tok, err = s.opt.Store.Authenticate(r.Context(), strings.TrimSpace(in.Token))
 		if err != nil {
 			err = controller.Errorf(controller.ErrUnauthorized, "this API token is not accepted (unknown or revoked)")
+		} else {
+			s.tokenUsed(tok)
 		}
 	case in.Token == "" && in.Username != "" && in.Password != "":
 		who, err = s.opt.Store.CheckPassword(r.Context(), in.Username, in.Password)
@@ -158,7 +174,7 @@ func (s *server) currentSession(w http.ResponseWriter, r *http.Request, who stor
 	}
 	out := controller.Session{User: u}
 	if r.Header.Get("Authorization") == "" {
-		if c, err := r.Cookie(controller.SessionCookie); err == nil {
+		if c, err := r.Cookie(s.cookieName(r)); err == nil {
 			_, exp, err := s.opt.Store.Session(r.Context(), c.Value)
 			if err != nil {
 				return err
@@ -171,7 +187,7 @@ func (s *server) currentSession(w http.ResponseWriter, r *http.Request, who stor
 }
 
 func (s *server) signOut(w http.ResponseWriter, r *http.Request, who store.Actor) error {
-	c, err := r.Cookie(controller.SessionCookie)
+	c, err := r.Cookie(s.cookieName(r))
 	if r.Header.Get("Authorization") != "" || err != nil {
 		// Authenticated by an API token: there is no session to end.
 		w.WriteHeader(http.StatusNoContent)

@@ -3,8 +3,12 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -28,14 +32,20 @@ func (e *env) call(method, path, body string, cookie *http.Cookie, hdr map[strin
 	return w
 }
 
-func sessionCookieOf(t *testing.T, w *httptest.ResponseRecorder) *http.Cookie {
+// sessionCookieOf returns the answer's session cookie: named name, if
+// given, else controller.SessionCookie (plain HTTP).
+func sessionCookieOf(t *testing.T, w *httptest.ResponseRecorder, name ...string) *http.Cookie {
 	t.Helper()
+	want := controller.SessionCookie
+	if len(name) > 0 {
+		want = name[0]
+	}
 	for _, c := range w.Result().Cookies() {
-		if c.Name == controller.SessionCookie {
+		if c.Name == want {
 			return c
 		}
 	}
-	t.Fatalf("no %s cookie in the answer %d %s", controller.SessionCookie, w.Code, w.Body)
+	t.Fatalf("no %s cookie in the answer %d %s", want, w.Code, w.Body)
 	return nil
 }
 
@@ -136,8 +146,120 @@ func TestSessions(t *testing.T) {
 	// An API token signs in too; behind a trusted proxy over HTTPS the cookie is Secure.
 	e.h = New(Options{Store: e.st, TrustForwardedProto: true})
 	w = e.call("POST", "/v1/sessions", `{"token":"`+e.tokens["collaborator"]+`"}`, nil, map[string]string{"X-Forwarded-Proto": "https"})
-	if w.Code != http.StatusCreated || !sessionCookieOf(t, w).Secure {
+	if w.Code != http.StatusCreated || !sessionCookieOf(t, w, controller.SecureSessionCookie).Secure {
 		t.Errorf("sign in with a token over HTTPS = %d %s, want 201 and a Secure cookie", w.Code, w.Body)
+	}
+}
+
+// TestSessionCookieHostPrefix: over HTTPS (direct, or behind a trusted
+// proxy) the session cookie is __Host-paas_session: Secure, Path=/, no
+// Domain, so that an app under the base domain, same-site with the
+// dashboard, can neither set nor shadow it; and over HTTPS a cookie of the
+// plain name (which an app could plant with Domain=<base>) is not read.
+// Over plain HTTP on localhost, sign-in keeps working with the plain name.
+func TestSessionCookieHostPrefix(t *testing.T) {
+	e := newEnv(t)
+	e.h = New(Options{Store: e.st, TrustForwardedProto: true})
+	overTLS := func(method, path, body string, c *http.Cookie, hdr map[string]string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(method, "https://paas.example.com"+path, strings.NewReader(body))
+		if body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		if c != nil {
+			req.AddCookie(c)
+		}
+		for k, v := range hdr {
+			req.Header.Set(k, v)
+		}
+		w := httptest.NewRecorder()
+		e.h.ServeHTTP(w, req)
+		return w
+	}
+	viaProxy := func(method, path, body string, c *http.Cookie, hdr map[string]string) *httptest.ResponseRecorder {
+		h := map[string]string{"X-Forwarded-Proto": "https"}
+		for k, v := range hdr {
+			h[k] = v
+		}
+		return e.call(method, path, body, c, h)
+	}
+	signIn := `{"token":"` + e.tokens["owner"] + `"}`
+	for name, call := range map[string]func(string, string, string, *http.Cookie, map[string]string) *httptest.ResponseRecorder{
+		"TLS": overTLS, "trusted proxy": viaProxy,
+	} {
+		t.Run(name, func(t *testing.T) {
+			w := call("POST", "/v1/sessions", signIn, nil, nil)
+			if w.Code != http.StatusCreated {
+				t.Fatalf("sign in = %d %s", w.Code, w.Body)
+			}
+			for _, c := range w.Result().Cookies() {
+				if c.Name != controller.SecureSessionCookie {
+					t.Errorf("sign-in over HTTPS set cookie %s; want only %s", c.Name, controller.SecureSessionCookie)
+				}
+			}
+			c := sessionCookieOf(t, w, controller.SecureSessionCookie)
+			if !c.Secure || c.Path != "/" || c.Domain != "" || !c.HttpOnly || c.SameSite != http.SameSiteStrictMode {
+				t.Errorf("cookie %+v: want Secure, Path=/, no Domain, HttpOnly, SameSite=Strict", c)
+			}
+			if w := call("GET", "/v1/me", "", c, nil); w.Code != http.StatusOK {
+				t.Errorf("GET /v1/me with %s = %d %s; want 200", c.Name, w.Code, w.Body)
+			}
+			planted := &http.Cookie{Name: controller.SessionCookie, Value: c.Value}
+			if w := call("GET", "/v1/me", "", planted, nil); w.Code != http.StatusUnauthorized {
+				t.Errorf("GET /v1/me over HTTPS with only %s = %d; want 401 (that name is not read over HTTPS)", planted.Name, w.Code)
+			}
+			var sess controller.Session
+			_ = json.Unmarshal(w.Body.Bytes(), &sess)
+			w = call("DELETE", "/v1/sessions/current", "", c, map[string]string{"X-CSRF-Token": sess.CSRFToken})
+			if w.Code != http.StatusNoContent || sessionCookieOf(t, w, controller.SecureSessionCookie).MaxAge >= 0 {
+				t.Errorf("sign out = %d %v; want 204 and %s cleared", w.Code, w.Result().Cookies(), controller.SecureSessionCookie)
+			}
+		})
+	}
+	// Plain HTTP (localhost): the plain name, not Secure, and it works.
+	w := e.call("POST", "/v1/sessions", signIn, nil, nil)
+	c := sessionCookieOf(t, w)
+	if w.Code != http.StatusCreated || c.Secure || c.Path != "/" {
+		t.Fatalf("sign in over HTTP = %d, cookie %+v; want 201 and %s, not Secure", w.Code, c, controller.SessionCookie)
+	}
+	if w := e.call("GET", "/v1/me", "", c, nil); w.Code != http.StatusOK {
+		t.Errorf("GET /v1/me over HTTP with %s = %d %s; want 200", c.Name, w.Code, w.Body)
+	}
+}
+
+// TestBootstrapTokenFileRemoved: the bootstrap admin token's file is
+// removed the first time the token is used, by the CLI (a bearer call) or
+// to sign in to the dashboard; another user's token leaves it.
+func TestBootstrapTokenFileRemoved(t *testing.T) {
+	e := newEnv(t)
+	for _, c := range []struct {
+		name    string
+		call    func() *httptest.ResponseRecorder
+		removed bool
+	}{
+		{"CLI", func() *httptest.ResponseRecorder {
+			return e.call("GET", "/v1/me", "", nil, map[string]string{"Authorization": "Bearer " + e.tokens["admin"]})
+		}, true},
+		{"dashboard sign-in", func() *httptest.ResponseRecorder {
+			return e.call("POST", "/v1/sessions", `{"token":"`+e.tokens["admin"]+`"}`, nil, nil)
+		}, true},
+		{"dashboard sign-in, another token", func() *httptest.ResponseRecorder {
+			return e.call("POST", "/v1/sessions", `{"token":"`+e.tokens["owner"]+`"}`, nil, nil)
+		}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			file := filepath.Join(t.TempDir(), "admin-token")
+			if err := os.WriteFile(file, []byte(e.tokens["admin"]+"\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			e.h = New(Options{Store: e.st, BootstrapTokenFile: file})
+			if w := c.call(); w.Code >= 300 {
+				t.Fatalf("call = %d %s", w.Code, w.Body)
+			}
+			_, err := os.Stat(file)
+			if removed := errors.Is(err, fs.ErrNotExist); removed != c.removed {
+				t.Errorf("%s: bootstrap token file removed = %v (stat: %v); want %v", c.name, removed, err, c.removed)
+			}
+		})
 	}
 }
 

@@ -20,10 +20,12 @@ type Publisher struct {
 	changed chan struct{} // closed and replaced on every change
 }
 
-// New returns a Publisher with an empty table at version 1.
-func New(baseDomain string) *Publisher {
+// New returns a Publisher with an empty table at version 1. Every table
+// it publishes carries baseDomain and apiHosts, the server's own host
+// names (see controller.RoutingTable).
+func New(baseDomain string, apiHosts ...string) *Publisher {
 	return &Publisher{
-		table:   controller.RoutingTable{Version: 1, BaseDomain: baseDomain, Apps: []controller.AppRoute{}},
+		table:   controller.RoutingTable{Version: 1, BaseDomain: baseDomain, Apps: []controller.AppRoute{}, APIHosts: apiHosts},
 		changed: make(chan struct{}),
 	}
 }
@@ -39,7 +41,7 @@ func (p *Publisher) Publish(apps []controller.AppRoute) bool {
 	if reflect.DeepEqual(apps, p.table.Apps) {
 		return false
 	}
-	p.table = controller.RoutingTable{Version: p.table.Version + 1, BaseDomain: p.table.BaseDomain, Apps: apps}
+	p.table = controller.RoutingTable{Version: p.table.Version + 1, BaseDomain: p.table.BaseDomain, Apps: apps, APIHosts: p.table.APIHosts}
 	close(p.changed)
 	p.changed = make(chan struct{})
 	return true

@@ -139,7 +139,7 @@ func randomAppName() string {
 func (s *Store) CreateApp(ctx context.Context, who Actor, name string) (controller.App, error) {
 	pickName := name == ""
 	if !pickName {
-		if err := controller.ValidateAppName(name); err != nil {
+		if err := controller.ValidateNewAppName(name); err != nil {
 			return controller.App{}, err
 		}
 	}

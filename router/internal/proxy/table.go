@@ -24,6 +24,9 @@ type Table struct {
 	// wildcards holds one HostRegexp rule per wildcard domain, the most
 	// specific first; nil when the table has none.
 	wildcards *muxhttp.Muxer
+	// apiHosts are the server's own host names (the table's APIHosts):
+	// never an app's, whatever domains the apps list.
+	apiHosts map[string]bool
 }
 
 // hostname is a lower-case DNS name, optionally a wildcard of one label.
@@ -31,13 +34,20 @@ var hostname = regexp.MustCompile(`^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.
 
 // Build makes the handler for t. Apps with no domains answer at
 // <app>.<base>, where base is t.BaseDomain or else defaultBase. Domains
-// that are not valid host names, and domains already taken by an app
-// earlier in the table, are skipped and logged; they never fail the build.
+// that are not valid host names, domains already taken by an app earlier
+// in the table, names under another app's default domain
+// (login.<other>.<base>) and the table's APIHosts are skipped and logged;
+// they never fail the build. A request for one of the APIHosts is never routed to an
+// app, not even by a wildcard that covers it.
 func (p *Proxy) Build(t controller.RoutingTable, defaultBase string) (*Table, error) {
 	tb := &Table{
 		p:         p,
 		decorator: requestdecorator.New(nil),
 		exact:     make(map[string]*app, len(t.Apps)),
+		apiHosts:  make(map[string]bool, len(t.APIHosts)),
+	}
+	for _, h := range t.APIHosts {
+		tb.apiHosts[canonicalHost(h)] = true
 	}
 	base := t.BaseDomain
 	if base == "" {
@@ -61,6 +71,10 @@ func (p *Proxy) Build(t controller.RoutingTable, defaultBase string) (*Table, er
 				p.cfg.Logger.Warn("skipping invalid domain", "app", ar.App, "domain", d)
 				continue
 			}
+			if owner, ok := controller.DefaultDomainOwner(d, base); ok && owner != ar.App {
+				p.cfg.Logger.Warn("skipping domain: it is under another app's default domain", "app", ar.App, "domain", d, "owner", owner)
+				continue
+			}
 			if strings.HasPrefix(d, "*.") {
 				if other, dup := taken[d]; dup {
 					p.cfg.Logger.Warn("skipping domain taken by another app", "app", ar.App, "domain", d, "owner", other)
@@ -68,6 +82,10 @@ func (p *Proxy) Build(t controller.RoutingTable, defaultBase string) (*Table, er
 				}
 				taken[d] = ar.App
 				wild = append(wild, wildcard{d, a})
+				continue
+			}
+			if tb.apiHosts[d] {
+				p.cfg.Logger.Warn("skipping domain: it is a host name of the API", "app", ar.App, "domain", d)
 				continue
 			}
 			if other, dup := tb.exact[d]; dup {
@@ -101,8 +119,13 @@ func (p *Proxy) Build(t controller.RoutingTable, defaultBase string) (*Table, er
 
 // ServeHTTP routes r by its Host.
 func (t *Table) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if a, ok := t.exact[canonicalHost(r.Host)]; ok {
+	host := canonicalHost(r.Host)
+	if a, ok := t.exact[host]; ok {
 		a.ServeHTTP(w, r)
+		return
+	}
+	if t.apiHosts[host] {
+		t.notFound(w, r)
 		return
 	}
 	if t.wildcards != nil {
@@ -131,6 +154,12 @@ func canonicalHost(h string) string {
 		h = h[:n-1]
 	}
 	return h
+}
+
+// IsAPIHost tells whether host (a Host header) is one of the table's
+// APIHosts, which no app may have.
+func (t *Table) IsAPIHost(host string) bool {
+	return len(t.apiHosts) > 0 && t.apiHosts[canonicalHost(host)]
 }
 
 func (t *Table) notFound(w http.ResponseWriter, r *http.Request) {

@@ -15,14 +15,17 @@ import (
 	"paas/router"
 )
 
-// edge sends each request on the HTTP port either to the router (its Host
-// is an app's: <app>.<base-domain>, or a custom domain) or to the API and
-// dashboard (any other host: the server's own name or address).
+// edge sends each request on the HTTP port either to the API and
+// dashboard (its Host is one of the server's own names, --api-hosts, or
+// any host that is no app's) or to the router (an app's host:
+// <app>.<base-domain>, or a custom domain). The server's own names are
+// decided first: no app's domain, exact or wildcard, can take them.
 type edge struct {
-	base   string
-	router http.Handler
-	api    http.Handler
-	custom atomic.Pointer[hostSet]
+	base     string
+	apiHosts map[string]bool
+	router   http.Handler
+	api      http.Handler
+	custom   atomic.Pointer[hostSet]
 }
 
 type hostSet struct {
@@ -30,8 +33,11 @@ type hostSet struct {
 	wild  []string // suffixes: ".example.com" for *.example.com
 }
 
-func newEdge(base string, rt, api http.Handler) *edge {
-	e := &edge{base: strings.ToLower(base), router: rt, api: api}
+func newEdge(base string, apiHosts []string, rt, api http.Handler) *edge {
+	e := &edge{base: strings.ToLower(base), apiHosts: map[string]bool{}, router: rt, api: api}
+	for _, h := range apiHosts {
+		e.apiHosts[controller.CanonicalHost(h)] = true
+	}
 	e.custom.Store(&hostSet{exact: map[string]bool{}})
 	return e
 }
@@ -64,11 +70,8 @@ func (e *edge) follow(ctx context.Context, src router.TableSource) {
 }
 
 func (e *edge) isApp(host string) bool {
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
-	}
-	host = strings.TrimSuffix(strings.ToLower(host), ".")
-	if host == "" || net.ParseIP(host) != nil || host == e.base {
+	host = controller.CanonicalHost(host)
+	if host == "" || e.apiHosts[host] || net.ParseIP(host) != nil || host == e.base {
 		return false
 	}
 	if strings.HasSuffix(host, "."+e.base) {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -21,7 +23,7 @@ import (
 func RouterCommand(lookupEnv func(string) (string, bool)) *cobra.Command {
 	var (
 		controllerURL, token, listen, tlsListen, metricsListen, baseDomain string
-		acmeDirectory, acmeEmail, acmeCAFile, acmeCache                    string
+		acmeDirectory, acmeEmail, acmeCAFile, acmeCache, apiHostList       string
 		logLevel, logFormat                                                string
 	)
 	cmd := &cobra.Command{
@@ -33,7 +35,7 @@ func RouterCommand(lookupEnv func(string) (string, bool)) *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			for flag, dst := range map[string]*string{"controller": &controllerURL, "token": &token, "listen": &listen, "tls-listen": &tlsListen, "metrics-listen": &metricsListen, "base-domain": &baseDomain,
-				"acme-directory": &acmeDirectory, "acme-email": &acmeEmail, "acme-ca-file": &acmeCAFile, "acme-cache": &acmeCache} {
+				"acme-directory": &acmeDirectory, "acme-email": &acmeEmail, "acme-ca-file": &acmeCAFile, "acme-cache": &acmeCache, "api-hosts": &apiHostList} {
 				if f := cmd.Flags().Lookup(flag); !f.Changed {
 					if v, ok := lookupEnv(envName("router-" + flag)); ok {
 						*dst = v
@@ -47,6 +49,10 @@ func RouterCommand(lookupEnv func(string) (string, bool)) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			apiHosts, err := routerAPIHosts(apiHostList, controllerURL)
+			if err != nil {
+				return err
+			}
 			cmd.SilenceUsage = true
 			log := newLogger(Settings{LogLevel: logLevel, LogFormat: logFormat}, cmd.ErrOrStderr())
 			tuneGC(log)
@@ -54,7 +60,7 @@ func RouterCommand(lookupEnv func(string) (string, bool)) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			rtr, err := router.New(router.Options{BaseDomain: baseDomain, Logger: log, ACME: acme, AccessLog: func(e router.AccessEntry) {
+			rtr, err := router.New(router.Options{BaseDomain: baseDomain, APIHosts: apiHosts, Logger: log, ACME: acme, AccessLog: func(e router.AccessEntry) {
 				log.Info("request", "app", e.App, "instance", e.Instance, "method", e.Method, "path", e.Path, "status", e.Status,
 					"bytes", e.Bytes, "duration", e.Duration, "request_id", e.RequestID)
 			}})
@@ -102,6 +108,7 @@ func RouterCommand(lookupEnv func(string) (string, bool)) *cobra.Command {
 	fs.StringVar(&tlsListen, "tls-listen", "", "address for HTTPS (certificates by SNI from the controller); empty for none [env PAAS_ROUTER_TLS_LISTEN]")
 	fs.StringVar(&metricsListen, "metrics-listen", "", "address for /metrics (Prometheus); empty for none [env PAAS_ROUTER_METRICS_LISTEN]")
 	fs.StringVar(&baseDomain, "base-domain", "localhost", "apps answer at <app>.<base-domain> unless the controller says otherwise [env PAAS_ROUTER_BASE_DOMAIN]")
+	fs.StringVar(&apiHostList, "api-hosts", "", "host names of the paas API and dashboard, comma-separated, never routed to an app (besides those the controller names; default: the --controller URL's host) [env PAAS_ROUTER_API_HOSTS]")
 	fs.StringVar(&acmeDirectory, "acme-directory", "", "ACME directory URL of a CA for automatic certificates of custom domains; empty for none [env PAAS_ROUTER_ACME_DIRECTORY]")
 	fs.StringVar(&acmeEmail, "acme-email", "", "contact address for the ACME account [env PAAS_ROUTER_ACME_EMAIL]")
 	fs.StringVar(&acmeCAFile, "acme-ca-file", "", "PEM roots to trust for the ACME server's own HTTPS; empty for the system's [env PAAS_ROUTER_ACME_CA_FILE]")
@@ -109,4 +116,21 @@ func RouterCommand(lookupEnv func(string) (string, bool)) *cobra.Command {
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	return cmd
+}
+
+// routerAPIHosts is what "paas router" protects besides the controller's
+// own list: --api-hosts, or else the host of the controller's URL.
+func routerAPIHosts(list, controllerURL string) ([]string, error) {
+	if strings.TrimSpace(list) == "" {
+		u, err := url.Parse(controllerURL)
+		if err != nil {
+			return nil, fmt.Errorf("--controller: %w", err)
+		}
+		list = u.Hostname()
+	}
+	hosts, err := controller.ParseAPIHosts(strings.Split(list, ","))
+	if err != nil {
+		return nil, fmt.Errorf("--api-hosts: %w", err)
+	}
+	return hosts, nil
 }

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -75,6 +76,11 @@ func newLogger(s Settings, w io.Writer) *slog.Logger {
 func Run(ctx context.Context, s Settings, out, logw io.Writer) error {
 	log := newLogger(s, logw)
 	tuneGC(log)
+	apiHosts, err := s.DeriveAPIHosts(os.Hostname)
+	if err != nil {
+		return fmt.Errorf("--api-hosts: %w", err)
+	}
+	log.Info("the API's own host names: no app may take them", "api_hosts", strings.Join(apiHosts, ","))
 
 	ln, err := net.Listen("tcp", s.Listen)
 	if err != nil {
@@ -170,6 +176,7 @@ func Run(ctx context.Context, s Settings, out, logw io.Writer) error {
 		Database:            s.Database,
 		Logger:              log.With("component", "controller"),
 		BaseDomain:          s.BaseDomain,
+		APIHosts:            apiHosts,
 		WebURL:              webURL(s.BaseDomain, httpPort),
 		GitHost:             s.GitHost,
 		SSHPort:             sshPort,
@@ -231,7 +238,7 @@ func Run(ctx context.Context, s Settings, out, logw io.Writer) error {
 	cancel()
 
 	access := newAccessLog(logDir)
-	ropts := router.Options{BaseDomain: s.BaseDomain, Logger: log.With("component", "router"), AccessLog: access.add, ShutdownTimeout: s.ShutdownTimeout}
+	ropts := router.Options{BaseDomain: s.BaseDomain, APIHosts: apiHosts, Logger: log.With("component", "router"), AccessLog: access.add, ShutdownTimeout: s.ShutdownTimeout}
 	if ropts.ACME, err = acmeOptions(s.ACMEDirectory, s.ACMEEmail, s.ACMECAFile, filepath.Join(s.DataDir, "acme")); err != nil {
 		return err
 	}
@@ -245,7 +252,7 @@ func Run(ctx context.Context, s Settings, out, logw io.Writer) error {
 	api.Handle("/healthz", ctl.Handler())
 	api.Handle("/", web.Handler(web.Options{Sessions: ctl}))
 	api.Handle("GET /metrics", rtr.MetricsHandler())
-	front := newEdge(s.BaseDomain, rtr, api)
+	front := newEdge(s.BaseDomain, apiHosts, rtr, api)
 
 	// No whole-request read or write timeout: app responses may stream
 	// (SSE, websockets, long downloads). The router bounds slow request

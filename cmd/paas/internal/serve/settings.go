@@ -2,6 +2,7 @@ package serve
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"sort"
 	"strings"
@@ -9,6 +10,8 @@ import (
 
 	"github.com/pelletier/go-toml/v2"
 	"github.com/spf13/pflag"
+
+	"paas/controller"
 )
 
 // Settings are everything "paas server" can be told. Each field is a
@@ -27,18 +30,22 @@ type Settings struct {
 	ACMEEmail     string
 	ACMECAFile    string
 	GitHost       string
-	BaseDomain    string
-	Containerd    string
-	Namespace     string
-	Bridge        string
-	Subnet        string
-	CNIPluginDir  string
-	BuildBridge   string
-	BuildSubnet   string
-	GoProxy       string
-	NPMRegistry   string
-	PipIndexURL   string
-	CABundle      string
+	// APIHosts are the server's own host names, comma-separated: the
+	// API and dashboard answer there and no app may hold one. Empty
+	// means derived (see DeriveAPIHosts).
+	APIHosts     string
+	BaseDomain   string
+	Containerd   string
+	Namespace    string
+	Bridge       string
+	Subnet       string
+	CNIPluginDir string
+	BuildBridge  string
+	BuildSubnet  string
+	GoProxy      string
+	NPMRegistry  string
+	PipIndexURL  string
+	CABundle     string
 	// TrustForwardedProto: behind a proxy that terminates TLS, believe its
 	// X-Forwarded-Proto (dashboard cookies get Secure).
 	TrustForwardedProto bool
@@ -63,6 +70,7 @@ func (s *Settings) register(fs *pflag.FlagSet) {
 	fs.StringVar(&s.ACMEEmail, "acme-email", "", "contact address for the ACME account")
 	fs.StringVar(&s.ACMECAFile, "acme-ca-file", "", "PEM roots to trust for the ACME server's own HTTPS (a private or test CA); empty for the system's")
 	fs.StringVar(&s.GitHost, "git-host", "", "host name in git remote URLs (default: the host the CLI talks to)")
+	fs.StringVar(&s.APIHosts, "api-hosts", "", "the server's own host names, comma-separated: the API and dashboard answer there before any app, and no app may take one or a wildcard that covers one (default: the --git-host, the --listen host, the machine's host name and localhost)")
 	fs.StringVar(&s.BaseDomain, "base-domain", "localhost", "apps answer at <app>.<base-domain>")
 	fs.StringVar(&s.Containerd, "containerd", "/run/containerd/containerd.sock", "containerd socket")
 	fs.StringVar(&s.Namespace, "namespace", "paas", "containerd namespace for everything paas runs")
@@ -157,11 +165,21 @@ func readConfigFile(path string, explicit bool) (map[string]string, error) {
 	}
 	out := make(map[string]string, len(raw))
 	for k, v := range raw {
-		switch v.(type) {
+		switch v := v.(type) {
 		case string, int64, float64, bool:
 			out[k] = fmt.Sprint(v)
+		case []any: // a list of strings, as a flag's comma-separated value
+			items := make([]string, 0, len(v))
+			for _, it := range v {
+				str, ok := it.(string)
+				if !ok || strings.Contains(str, ",") {
+					return nil, fmt.Errorf("config file %s: %s: want a list of strings without commas", path, k)
+				}
+				items = append(items, str)
+			}
+			out[k] = strings.Join(items, ",")
 		default:
-			return nil, fmt.Errorf("config file %s: %s: want a string, number or boolean", path, k)
+			return nil, fmt.Errorf("config file %s: %s: want a string, number, boolean or list of strings", path, k)
 		}
 	}
 	return out, nil
@@ -184,5 +202,38 @@ func (s *Settings) check() error {
 	if s.ShutdownTimeout <= 0 {
 		return fmt.Errorf("shutdown timeout must be positive")
 	}
+	if _, err := controller.ParseAPIHosts(strings.Split(s.APIHosts, ",")); err != nil {
+		return fmt.Errorf("--api-hosts: %w", err)
+	}
 	return nil
+}
+
+// DeriveAPIHosts returns the server's own host names: those of
+// --api-hosts if it is set; else the --git-host, the host of --listen
+// (unless it listens on every address), the machine's host name
+// (hostname, e.g. os.Hostname) and localhost. Names are lower case,
+// without ports, without duplicates.
+func (s *Settings) DeriveAPIHosts(hostname func() (string, error)) ([]string, error) {
+	if strings.TrimSpace(s.APIHosts) != "" {
+		return controller.ParseAPIHosts(strings.Split(s.APIHosts, ","))
+	}
+	names := []string{s.GitHost}
+	if h, _, err := net.SplitHostPort(s.Listen); err == nil {
+		if ip := net.ParseIP(h); ip == nil || !ip.IsUnspecified() {
+			names = append(names, h)
+		}
+	}
+	if h, err := hostname(); err == nil {
+		names = append(names, h)
+	}
+	names = append(names, "localhost")
+	var out []string
+	for _, n := range names {
+		// A name that is not a valid host name cannot be an app's
+		// domain either: leave it out rather than fail the start.
+		if hs, err := controller.ParseAPIHosts([]string{n}); err == nil {
+			out = append(out, hs...)
+		}
+	}
+	return controller.ParseAPIHosts(out)
 }

@@ -87,3 +87,52 @@ func TestSettingsErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestAPIHostsSetting: --api-hosts comes from the command line, the
+// environment or the config file (a string, or a list of strings), and
+// a bad name is refused at start.
+func TestAPIHostsSetting(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "paas.toml")
+	if err := os.WriteFile(file, []byte("api-hosts = [\"paas.example.com\", \"Git.Example.com\"]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"file list", []string{"--config", file}, nil, "paas.example.com,git.example.com"},
+		{"env", []string{"--config", file}, map[string]string{"PAAS_API_HOSTS": "env.example.com"}, "env.example.com"},
+		{"flag", []string{"--config", file, "--api-hosts", "flag.example.com,other.example.com"}, nil, "flag.example.com,other.example.com"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s, err := resolveWith(t, append([]string{"--data-dir", dir}, c.args...), c.env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := s.DeriveAPIHosts(func() (string, error) { return "box", nil })
+			if err != nil || strings.Join(got, ",") != c.want {
+				t.Errorf("api hosts = %q, %v; want %q", got, err, c.want)
+			}
+		})
+	}
+	bad := filepath.Join(dir, "bad.toml")
+	if err := os.WriteFile(bad, []byte("api-hosts = [\"a.example.com\", 1]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--api-hosts", "*.example.com"}, "not wildcards"},
+		{[]string{"--api-hosts", "paas.example.com/x"}, "not a valid DNS label"},
+		{[]string{"--config", bad}, "want a list of strings"},
+	} {
+		_, err := resolveWith(t, append([]string{"--data-dir", dir}, c.args...), nil)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("resolve(%v) = %v; want an error containing %q", c.args, err, c.want)
+		}
+	}
+}
