@@ -318,6 +318,11 @@ func (s *server) authenticate(r *http.Request) (store.Actor, error) {
 }
 
 func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, store.ErrBusy) {
+		w.Header().Set("Retry-After", "1")
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": err.Error()})
+		return
+	}
 	var ce *controller.Error
 	if errors.As(err, &ce) {
 		writeError(w, err)
