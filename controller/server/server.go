@@ -57,8 +57,11 @@ type Options struct {
 	// KeepReleases is how many of an app's newest releases keep their
 	// images (the ones paas rollback can go back to); if 0, 5.
 	KeepReleases int
-	// AppDestroyed is called after an app is destroyed, to remove what
-	// other components keep for it (its git repository, its images).
+	// AppDestroyed is called after an app is destroyed, once its
+	// instances are stopped and their logs and events removed, to remove
+	// what other components keep for it (its git repository, its images,
+	// the router's access log). No app of the same name can be created
+	// until it returns.
 	AppDestroyed func(app string)
 	// TrustForwardedProto makes the API believe X-Forwarded-Proto when it
 	// decides whether a request came over HTTPS (the session cookie's
@@ -76,6 +79,10 @@ type SchedulerOptions struct {
 	Interval, HealthTimeout, SettleTime, DrainTime time.Duration
 	Backoff, MaxBackoff, ResetAfter                time.Duration
 }
+
+// DestroyWait bounds how long destroying an app waits for its instances
+// to stop before their logs and events are removed.
+const DestroyWait = time.Minute
 
 // Names of files in the data directory.
 const (
@@ -163,6 +170,28 @@ func Open(ctx context.Context, opt Options) (*Controller, error) {
 			return out
 		}
 	}
+	destroyed := func(app string) {
+		// The API waits for this before it answers the destroy and lets the
+		// name be taken again.
+		ctx, cancel := context.WithTimeout(context.Background(), DestroyWait)
+		defer cancel()
+		if c.sched != nil {
+			if err := c.sched.Forget(ctx, app); err != nil {
+				opt.Logger.Warn("destroyed app: its instances did not all stop in time", "app", app, "err", err)
+			}
+		}
+		if opt.LogDir != "" {
+			files, _ := filepath.Glob(filepath.Join(opt.LogDir, app+".*.log"))
+			for _, f := range files {
+				if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
+					opt.Logger.Warn("destroyed app: cannot remove a log file", "app", app, "file", f, "err", err)
+				}
+			}
+		}
+		if opt.AppDestroyed != nil {
+			opt.AppDestroyed(app)
+		}
+	}
 	c.handler = api.New(api.Options{
 		Changed:             changed,
 		Routes:              c.routes,
@@ -171,7 +200,7 @@ func Open(ctx context.Context, opt Options) (*Controller, error) {
 		LogDir:              opt.LogDir,
 		Run:                 run,
 		Restart:             restart,
-		AppDestroyed:        opt.AppDestroyed,
+		AppDestroyed:        destroyed,
 		Store:               st,
 		Logger:              opt.Logger,
 		BaseDomain:          opt.BaseDomain,

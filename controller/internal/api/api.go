@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -81,7 +82,10 @@ type Options struct {
 	// Metrics returns an app's request metrics, and false when there are
 	// none to serve (no router). If nil, the same as false.
 	Metrics func(app string) (controller.AppMetrics, bool)
-	// AppDestroyed is called after an app is destroyed; may be nil.
+	// AppDestroyed is called after an app is destroyed, before the call
+	// answers, to remove what other parts keep by the app's name (its
+	// instances' logs, its events, its images). Until it returns, no app of
+	// that name can be created. May be nil.
 	AppDestroyed func(app string)
 	// Restart replaces an app's instances of a process type ("" for all)
 	// as a rollout; if nil, restarts are refused.
@@ -115,6 +119,12 @@ type server struct {
 	log           *slog.Logger
 	bootstrapUsed atomic.Bool
 	signIns       limiter // failed sign-ins
+
+	// names is held while an app name is created or its app destroyed;
+	// destroying holds the names of apps being destroyed, which cannot be
+	// created again until everything of the old app is gone.
+	names      sync.Mutex
+	destroying map[string]bool
 }
 
 // New returns the API's handler.
@@ -132,7 +142,7 @@ func New(opt Options) http.Handler {
 		base := opt.BaseDomain
 		opt.WebURL = func(app string) string { return "http://" + app + "." + base }
 	}
-	s := &server{opt: opt, log: opt.Logger}
+	s := &server{opt: opt, log: opt.Logger, destroying: map[string]bool{}}
 	mux := http.NewServeMux()
 	for _, rt := range s.routes() {
 		mux.Handle(rt.pattern, s.wrap(rt))

@@ -144,6 +144,7 @@ func Run(ctx context.Context, s Settings, out, logw io.Writer) error {
 
 	var ctl *server.Controller
 	var git *gitreceive.Server
+	access := newAccessLog(logDir)
 	health := func(ctx context.Context) controller.Health {
 		ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		defer cancel()
@@ -181,6 +182,11 @@ func Run(ctx context.Context, s Settings, out, logw io.Writer) error {
 		LogDir:              logDir,
 		Builder:             build,
 		AppDestroyed: func(app string) {
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			if err := access.forget(fctx, app); err != nil {
+				log.Warn("cannot remove the access log of a destroyed app", "app", app, "err", err)
+			}
+			cancel()
 			if ba, ok := build.(builderAdapter); ok {
 				if _, err := ba.Prune(context.WithoutCancel(ctx), app, nil); err != nil {
 					log.Warn("cannot remove the images of a destroyed app", "app", app, "err", err)
@@ -230,7 +236,6 @@ func Run(ctx context.Context, s Settings, out, logw io.Writer) error {
 	}
 	cancel()
 
-	access := newAccessLog(logDir)
 	ropts := router.Options{BaseDomain: s.BaseDomain, Logger: log.With("component", "router"), AccessLog: access.add, ShutdownTimeout: s.ShutdownTimeout}
 	if ropts.ACME, err = acmeOptions(s.ACMEDirectory, s.ACMEEmail, s.ACMECAFile, filepath.Join(s.DataDir, "acme")); err != nil {
 		return err
