@@ -63,6 +63,10 @@ type Options struct {
 	// the router's access log). No app of the same name can be created
 	// until it returns.
 	AppDestroyed func(app string)
+	// MetricsToken, if not empty, is a bearer token that may read GET
+	// /metrics (and nothing else), for a Prometheus server; admins' API
+	// tokens may read it too.
+	MetricsToken string
 	// TrustForwardedProto makes the API believe X-Forwarded-Proto when it
 	// decides whether a request came over HTTPS (the session cookie's
 	// Secure flag). Set it only behind a proxy that sets the header.
@@ -95,6 +99,7 @@ const (
 // Controller is the controller component.
 type Controller struct {
 	metrics atomic.Pointer[MetricsSource]
+	prom    atomic.Pointer[http.Handler]
 	opt     Options
 	store   *store.Store
 	handler http.Handler
@@ -213,6 +218,14 @@ func Open(ctx context.Context, opt Options) (*Controller, error) {
 		TrustForwardedProto: opt.TrustForwardedProto,
 		BuildLogDir:         filepath.Join(opt.DataDir, BuildLogDir),
 		Metrics:             c.appMetrics,
+		MetricsToken:        opt.MetricsToken,
+		Prometheus: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if h := c.prom.Load(); h != nil {
+				(*h).ServeHTTP(w, r)
+				return
+			}
+			http.Error(w, "no metrics: this server runs no router", http.StatusNotFound)
+		}),
 	})
 	return c, nil
 }
@@ -227,6 +240,11 @@ type MetricsSource interface {
 // Until it is called that call answers 404. It is safe to call while the
 // API serves.
 func (c *Controller) SetMetrics(m MetricsSource) { c.metrics.Store(&m) }
+
+// SetPrometheus makes the API serve h at GET /metrics, to admins and to
+// Options.MetricsToken. Until it is called /metrics answers 404. It is
+// safe to call while the API serves.
+func (c *Controller) SetPrometheus(h http.Handler) { c.prom.Store(&h) }
 
 func (c *Controller) appMetrics(app string) (controller.AppMetrics, bool) {
 	m := c.metrics.Load()
@@ -282,7 +300,7 @@ func writeSecretFile(path, data string) error {
 // Ping checks the database.
 func (c *Controller) Ping(ctx context.Context) error { return c.store.Ping(ctx) }
 
-// Handler serves the REST API (/v1/...) and /healthz.
+// Handler serves the REST API (/v1/...), /healthz and /metrics.
 func (c *Controller) Handler() http.Handler { return c.handler }
 
 // Run runs the scheduler until ctx ends (without a runtime, it only

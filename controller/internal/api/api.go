@@ -9,6 +9,7 @@ package api
 import (
 	"context"
 	"crypto/rand"
+	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -45,8 +46,18 @@ type Options struct {
 	SSHPort int
 
 	// Health reports the server's components. If nil, /healthz reports
-	// only the database.
+	// only the database. Anyone gets the overall status (for load
+	// balancers); the components' detail (addresses, versions, errors)
+	// goes to admins only.
 	Health func(ctx context.Context) controller.Health
+
+	// Prometheus serves the metrics in Prometheus's format at GET
+	// /metrics, to admins and to MetricsToken. If nil, /metrics answers
+	// 404.
+	Prometheus http.Handler
+	// MetricsToken, if not empty, is a bearer token that may read
+	// /metrics and nothing else: what a Prometheus server scrapes with.
+	MetricsToken string
 
 	// TrustForwardedProto makes the API believe a request's
 	// X-Forwarded-Proto header when it decides whether the request came
@@ -101,11 +112,12 @@ const MaxBodyBytes = 1 << 20
 type perm int
 
 const (
-	public    perm = iota // anyone, no token
-	anyUser               // any authenticated user
-	adminOnly             // admins
-	appMember             // the app's owner, its collaborators, admins
-	appOwner              // the app's owner, admins
+	public        perm = iota // anyone, no token
+	anyUser                   // any authenticated user
+	adminOnly                 // admins
+	appMember                 // the app's owner, its collaborators, admins
+	appOwner                  // the app's owner, admins
+	metricsReader             // admins, and the metrics token
 )
 
 type route struct {
@@ -158,6 +170,7 @@ func New(opt Options) http.Handler {
 func (s *server) routes() []route {
 	return []route{
 		{"GET /healthz", public, s.health},
+		{"GET /metrics", metricsReader, s.metrics},
 		{"GET /v1/info", public, s.info},
 		{"GET /v1/me", anyUser, s.me},
 		{"POST /v1/sessions", public, s.signIn},
@@ -270,6 +283,12 @@ func (s *server) authorize(r *http.Request, p perm) (store.Actor, error) {
 	if p == public {
 		return store.Actor{}, nil
 	}
+	if p == metricsReader && s.opt.MetricsToken != "" {
+		secret, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if ok && subtle.ConstantTimeCompare([]byte(strings.TrimSpace(secret)), []byte(s.opt.MetricsToken)) == 1 {
+			return store.Actor{Name: "metrics token", Addr: r.RemoteAddr}, nil
+		}
+	}
 	who, err := s.authenticate(r)
 	if err != nil {
 		return store.Actor{}, err
@@ -277,7 +296,7 @@ func (s *server) authorize(r *http.Request, p perm) (store.Actor, error) {
 	switch p {
 	case anyUser:
 		return who, nil
-	case adminOnly:
+	case adminOnly, metricsReader:
 		if !who.Admin {
 			return who, controller.Errorf(controller.ErrForbidden, "only an admin may do this")
 		}
@@ -402,7 +421,20 @@ func (s *server) health(w http.ResponseWriter, r *http.Request, _ store.Actor) e
 	if h.Status != "ok" {
 		status = http.StatusServiceUnavailable
 	}
+	// A load balancer needs the status only; the components' addresses,
+	// versions and errors are for admins (paas doctor, the dashboard).
+	if who, err := s.authenticate(r); err != nil || !who.Admin {
+		h = controller.Health{Status: h.Status}
+	}
 	writeJSON(w, status, h)
+	return nil
+}
+
+func (s *server) metrics(w http.ResponseWriter, r *http.Request, _ store.Actor) error {
+	if s.opt.Prometheus == nil {
+		return controller.Errorf(controller.ErrNotFound, "this server serves no metrics")
+	}
+	s.opt.Prometheus.ServeHTTP(w, r)
 	return nil
 }
 

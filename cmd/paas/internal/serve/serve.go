@@ -75,6 +75,10 @@ func newLogger(s Settings, w io.Writer) *slog.Logger {
 func Run(ctx context.Context, s Settings, out, logw io.Writer) error {
 	log := newLogger(s, logw)
 	tuneGC(log)
+	metricsToken, err := s.metricsToken()
+	if err != nil {
+		return err
+	}
 
 	ln, err := net.Listen("tcp", s.Listen)
 	if err != nil {
@@ -179,6 +183,7 @@ func Run(ctx context.Context, s Settings, out, logw io.Writer) error {
 		Runtime:             runner,
 		Scheduler:           server.SchedulerOptions{HealthTimeout: s.HealthTimeout},
 		TrustForwardedProto: s.TrustForwardedProto,
+		MetricsToken:        metricsToken,
 		LogDir:              logDir,
 		Builder:             build,
 		AppDestroyed: func(app string) {
@@ -244,13 +249,7 @@ func Run(ctx context.Context, s Settings, out, logw io.Writer) error {
 	if err != nil {
 		return err
 	}
-	ctl.SetMetrics(rtr) // the dashboard's request charts
-	api := http.NewServeMux()
-	api.Handle("/v1/", ctl.Handler())
-	api.Handle("/healthz", ctl.Handler())
-	api.Handle("/", web.Handler(web.Options{Sessions: ctl}))
-	api.Handle("GET /metrics", rtr.MetricsHandler())
-	front := newEdge(s.BaseDomain, rtr, api)
+	front := newEdge(s.BaseDomain, rtr, apiMux(ctl, rtr))
 
 	// No whole-request read or write timeout: app responses may stream
 	// (SSE, websockets, long downloads). The router bounds slow request
@@ -308,6 +307,20 @@ func Run(ctx context.Context, s Settings, out, logw io.Writer) error {
 	})
 	g.Go(func() error { return ctl.Run(gctx) })
 	return g.Wait()
+}
+
+// apiMux serves what is not app traffic: the API, /healthz, /metrics (to
+// admins and the metrics token only: it names every app) and the
+// dashboard.
+func apiMux(ctl *server.Controller, rtr *router.Router) *http.ServeMux {
+	ctl.SetMetrics(rtr)                     // the dashboard's request charts
+	ctl.SetPrometheus(rtr.MetricsHandler()) // GET /metrics
+	api := http.NewServeMux()
+	api.Handle("/v1/", ctl.Handler())
+	api.Handle("/healthz", ctl.Handler())
+	api.Handle("GET /metrics", ctl.Handler())
+	api.Handle("/", web.Handler(web.Options{Sessions: ctl}))
+	return api
 }
 
 // webURL is an app's default URL: the base domain at the HTTP port.

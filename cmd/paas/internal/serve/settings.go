@@ -39,6 +39,8 @@ type Settings struct {
 	NPMRegistry   string
 	PipIndexURL   string
 	CABundle      string
+	// MetricsTokenFile holds the bearer token that may read /metrics.
+	MetricsTokenFile string
 	// TrustForwardedProto: behind a proxy that terminates TLS, believe its
 	// X-Forwarded-Proto (dashboard cookies get Secure).
 	TrustForwardedProto bool
@@ -75,6 +77,7 @@ func (s *Settings) register(fs *pflag.FlagSet) {
 	fs.StringVar(&s.PipIndexURL, "pip-index-url", "", "Python package index for the Python buildpack (default: PIP_INDEX_URL of the server's environment, else the host's pip config)")
 	fs.BoolVar(&s.TrustForwardedProto, "trust-forwarded-proto", false, "behind a TLS-terminating proxy: believe its X-Forwarded-Proto (dashboard session cookies are then marked Secure); only if clients cannot reach paas directly")
 	fs.StringVar(&s.CABundle, "ca-bundle", "/etc/ssl/certs/ca-certificates.crt", "host CA certificates given to buildpacks (for proxies that re-sign TLS); empty for the stack's own")
+	fs.StringVar(&s.MetricsTokenFile, "metrics-token-file", "", "file holding a bearer token (at least 32 characters) that may read /metrics, for Prometheus; admins' API tokens may read it too; empty for admins only")
 	fs.StringVar(&s.CNIPluginDir, "cni-plugin-dir", "/usr/lib/cni", "directory of the CNI plugins (bridge, host-local, loopback)")
 	fs.DurationVar(&s.StopGrace, "stop-grace", 30*time.Second, "time between SIGTERM and SIGKILL when an instance stops")
 	fs.DurationVar(&s.HealthTimeout, "health-timeout", 60*time.Second, "how long a new web instance has to listen on $PORT")
@@ -185,4 +188,24 @@ func (s *Settings) check() error {
 		return fmt.Errorf("shutdown timeout must be positive")
 	}
 	return nil
+}
+
+// minMetricsToken is the shortest metrics token accepted, in bytes.
+const minMetricsToken = 32
+
+// metricsToken reads the metrics token from MetricsTokenFile: "" if none is
+// set, an error if the file cannot be read or the token is too short.
+func (s *Settings) metricsToken() (string, error) {
+	if s.MetricsTokenFile == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(s.MetricsTokenFile)
+	if err != nil {
+		return "", fmt.Errorf("metrics token: %w", err)
+	}
+	tok := strings.TrimSpace(string(b))
+	if len(tok) < minMetricsToken || strings.ContainsAny(tok, " \t\r\n") {
+		return "", fmt.Errorf("metrics token in %s: want one word of at least %d characters (e.g. openssl rand -hex 32)", s.MetricsTokenFile, minMetricsToken)
+	}
+	return tok, nil
 }
