@@ -241,7 +241,8 @@ func Run(ctx context.Context, s Settings, out, logw io.Writer) error {
 	}
 	cancel()
 
-	ropts := router.Options{BaseDomain: s.BaseDomain, Logger: log.With("component", "router"), AccessLog: access.add, ShutdownTimeout: s.ShutdownTimeout}
+	ropts := router.Options{BaseDomain: s.BaseDomain, Logger: log.With("component", "router"), AccessLog: access.add, ShutdownTimeout: s.ShutdownTimeout,
+		MaxConnsPerClient: s.MaxConnsPerClient, MinBodyRate: s.MinBodyRate}
 	if ropts.ACME, err = acmeOptions(s.ACMEDirectory, s.ACMEEmail, s.ACMECAFile, filepath.Join(s.DataDir, "acme")); err != nil {
 		return err
 	}
@@ -278,7 +279,7 @@ func Run(ctx context.Context, s Settings, out, logw io.Writer) error {
 	if tlsSrv != nil {
 		g.Go(func() error {
 			log.Info("listening for HTTPS", "addr", tlsLn.Addr().String())
-			if err := tlsSrv.ServeTLS(tlsLn, "", ""); !errors.Is(err, http.ErrServerClosed) {
+			if err := tlsSrv.ServeTLS(rtr.LimitListener(tlsLn), "", ""); !errors.Is(err, http.ErrServerClosed) {
 				return err
 			}
 			return nil
