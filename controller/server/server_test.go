@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -51,6 +52,7 @@ type rig struct {
 	client *controller.Client
 	url    string // the API's
 	token  string
+	build  Builder // the controller's builder; nil for none
 	log    syncBuf
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -123,7 +125,7 @@ func (r *rig) start(sched SchedulerOptions) {
 	t := r.t
 	ctx := context.Background()
 	logger := slog.New(slog.NewTextHandler(&r.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	ctl, err := Open(ctx, Options{DataDir: filepath.Join(r.dir, "data"), Runtime: r.rt, Scheduler: sched, LogDir: r.rt.LogDir(), Logger: logger})
+	ctl, err := Open(ctx, Options{DataDir: filepath.Join(r.dir, "data"), Runtime: r.rt, Scheduler: sched, LogDir: r.rt.LogDir(), Logger: logger, Builder: r.build})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -661,6 +663,67 @@ func TestDestroyForgets(t *testing.T) {
 	}
 	builds, err := mallory.Builds(ctx, "shop")
 	if err != nil || len(builds) != 0 {
+		t.Errorf("the new owner of shop reads builds %+v, %v; want none", builds, err)
+	}
+}
+
+// heldBuilder is a build that runs until released, then fails with err.
+type heldBuilder struct {
+	started, release chan struct{}
+	err              error
+}
+
+func (b *heldBuilder) Build(ctx context.Context, req BuildRequest) (BuildResult, error) {
+	fmt.Fprintln(req.Output, "build output of the first owner")
+	close(b.started)
+	<-b.release
+	return BuildResult{}, b.err
+}
+
+// TestDestroyDuringBuild: a build still running when its app is destroyed
+// leaves nothing for a new app of the same name: not its end in the events
+// nor its output.
+func TestDestroyDuringBuild(t *testing.T) {
+	sched := SchedulerOptions{Interval: 300 * time.Millisecond, HealthTimeout: 10 * time.Second, SettleTime: 500 * time.Millisecond, DrainTime: 500 * time.Millisecond}
+	r := newRig(t, sched)
+	r.stop()
+	b := &heldBuilder{started: make(chan struct{}), release: make(chan struct{}), err: errors.New("exploded: detail-of-the-first-owner")}
+	r.build = b
+	r.start(sched)
+	ctx := context.Background()
+	if _, err := r.client.CreateApp(ctx, "shop"); err != nil {
+		t.Fatal(err)
+	}
+	deployed := make(chan error, 1)
+	go func() {
+		_, err := r.ctl.Deploy(ctx, DeployRequest{App: "shop", User: "admin", Rev: "0123456789", Source: strings.NewReader(""), Output: io.Discard})
+		deployed <- err
+	}()
+	<-b.started
+	if err := r.client.DestroyApp(ctx, "shop"); err != nil {
+		t.Fatal(err)
+	}
+	cu, err := r.client.CreateUser(ctx, controller.NewUser{Name: "mallory"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mallory, _ := controller.NewClient(r.url, cu.Token.Secret, nil)
+	if _, err := mallory.CreateApp(ctx, "shop"); err != nil {
+		t.Fatal(err)
+	}
+	close(b.release)
+	if err := <-deployed; err == nil {
+		t.Error("the deploy of a destroyed app succeeded")
+	}
+	evs, err := mallory.Events(ctx, "shop")
+	if err != nil || len(evs) != 0 {
+		t.Errorf("the new owner of shop reads events %+v, %v; want none", evs, err)
+	}
+	var logs strings.Builder
+	if err := mallory.Logs(ctx, "shop", controller.LogOptions{Lines: 1000}, &logs); err != nil || logs.String() != "" {
+		t.Errorf("the new owner of shop reads in paas logs %q, %v; want nothing", logs.String(), err)
+	}
+	if builds, err := mallory.Builds(ctx, "shop"); err != nil || len(builds) != 0 {
 		t.Errorf("the new owner of shop reads builds %+v, %v; want none", builds, err)
 	}
 }
