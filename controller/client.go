@@ -115,6 +115,9 @@ func (c *Client) Health(ctx context.Context) (Health, error) {
 	if err != nil {
 		return h, err
 	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token) // an admin's sees the components
+	}
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return h, fmt.Errorf("cannot reach the controller at %s: %w", c.base, err)

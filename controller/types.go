@@ -256,8 +256,9 @@ type Info struct {
 
 // Health is the answer of /healthz: overall status and each component's.
 type Health struct {
-	Status     string                     `json:"status"` // ok or degraded
-	Components map[string]ComponentHealth `json:"components"`
+	Status string `json:"status"` // ok or degraded
+	// Components is each component's state, shown to admins only.
+	Components map[string]ComponentHealth `json:"components,omitempty"`
 }
 
 // ComponentHealth is the state of one dependency of the server.

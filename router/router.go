@@ -40,8 +40,22 @@ type Options struct {
 	IdleTimeout time.Duration
 	// BodyReadTimeout is the longest wait for the next bytes of a request
 	// body (a client that announces a body and sends none is cut off then,
-	// see CVE-2024-28869). Default 60s; negative means no limit.
+	// see CVE-2024-28869). Default 60s; negative means no limit (and no
+	// MinBodyRate either).
 	BodyReadTimeout time.Duration
+	// MinBodyRate, in bytes per second, is the least average pace of a
+	// request body: all the waits for its bytes together may last
+	// BodyReadTimeout plus the bytes received at this rate, so a client
+	// sending a byte now and then is cut off (408) after about
+	// BodyReadTimeout, whatever length it announced. Time the app takes
+	// to read the body does not count. Default 500 (as Apache's
+	// mod_reqtimeout); negative means no minimum.
+	MinBodyRate int64
+	// MaxConnsPerClient limits the connections one client address may
+	// hold open at once (app traffic and the API on Serve's listener, and
+	// on listeners wrapped by LimitListener, together); a connection over
+	// it is answered 429 and closed. Default 256; negative means no limit.
+	MaxConnsPerClient int
 	// MaxHeaderBytes limits the size of a request's headers (request line
 	// included); beyond it the client gets 431. Default 64 KiB. Go's server
 	// allows 4 KiB of slack over it.
@@ -117,6 +131,8 @@ type Router struct {
 
 	redirects atomic.Pointer[redirectIndex] // nil when no app forces HTTPS
 	httpsPort atomic.Int32                  // 0: no HTTPS side, no redirects
+
+	conns *clientConns // open connections per client address
 }
 
 var _ http.Handler = (*Router)(nil)
@@ -152,17 +168,24 @@ func New(opts Options) (*Router, error) {
 	if opts.MaxIdleConnsPerEndpoint == 0 {
 		opts.MaxIdleConnsPerEndpoint = 256
 	}
+	if opts.MinBodyRate == 0 {
+		opts.MinBodyRate = 500
+	}
+	if opts.MaxConnsPerClient == 0 {
+		opts.MaxConnsPerClient = 256
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	bodyTimeout := max(opts.BodyReadTimeout, 0)
-	r := &Router{opts: opts, log: opts.Logger, metrics: proxy.NewMetrics()}
+	r := &Router{opts: opts, log: opts.Logger, metrics: proxy.NewMetrics(), conns: newClientConns(opts.MaxConnsPerClient)}
 	cfg := proxy.Config{
 		Logger:              opts.Logger,
 		DialTimeout:         opts.DialTimeout,
 		MaxIdleConnsPerHost: opts.MaxIdleConnsPerEndpoint,
 		DefaultMaxBody:      opts.MaxBodyBytes,
 		BodyReadTimeout:     bodyTimeout,
+		MinBodyRate:         max(opts.MinBodyRate, 0),
 		RefusedCooldown:     opts.RefusedCooldown,
 		Metrics:             r.metrics,
 	}
@@ -288,7 +311,8 @@ func (r *Router) newServer() *http.Server {
 		IdleTimeout:       r.opts.IdleTimeout,
 		MaxHeaderBytes:    r.opts.MaxHeaderBytes,
 		// No ReadTimeout or WriteTimeout: they would cut WebSockets, long
-		// polls and big uploads; bodies have BodyReadTimeout per read.
+		// polls and big uploads; bodies have BodyReadTimeout per read and
+		// MinBodyRate over all.
 		ErrorLog: slog.NewLogLogger(r.log.Handler(), slog.LevelDebug),
 	}
 }

@@ -69,6 +69,13 @@ func (r *Router) ServeWith(ctx context.Context, ln net.Listener, srv *http.Serve
 				continue
 			}
 			wait = 0
+			lc, ok := r.conns.admit(c)
+			if !ok {
+				r.metrics.RefusedConns.Inc()
+				go refuse(c)
+				continue
+			}
+			c = lc
 			fc := cs.NewConn(c)
 			mu.Lock()
 			conns[fc] = struct{}{}

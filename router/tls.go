@@ -247,6 +247,7 @@ func (r *Router) ServeTLS(ctx context.Context, ln net.Listener) error {
 	}
 	srv := r.newServer()
 	srv.TLSConfig = r.TLSConfig()
+	ln = r.LimitListener(ln) // MaxConnsPerClient, counted with Serve's
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ServeTLS(ln, "", "") }()
 	select {

@@ -224,10 +224,23 @@ func startServer(t testing.TB, opt serverOptions) *testServer {
 	}
 }
 
-// health fetches /healthz: its HTTP status and its body, which must be a controller.Health.
+// health fetches /healthz anonymously, as a load balancer does: its HTTP status and its body,
+// which must be a controller.Health (the status only: the components are for admins).
 func (s *testServer) health() (int, controller.Health, error) {
+	return s.healthAs("")
+}
+
+// healthAs fetches /healthz with an API token: an admin's sees the components.
+func (s *testServer) healthAs(token string) (int, controller.Health, error) {
 	var h controller.Health
-	resp, err := httpClient().Get(s.url + "/healthz")
+	req, err := http.NewRequest("GET", s.url+"/healthz", nil)
+	if err != nil {
+		return 0, h, err
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := httpClient().Do(req)
 	if err != nil {
 		return 0, h, err
 	}

@@ -185,7 +185,7 @@ func TestKill9KeepsAcknowledgedWrites(t *testing.T) {
 	}
 
 	s2 := startServer(t, serverOptions{dataDir: s.dataDir})
-	code, h, err := s2.health()
+	code, h, err := s2.healthAs(token)
 	if err != nil || !h.Components["database"].OK {
 		t.Errorf("after kill -9 and restart: GET /healthz = %d %+v, %v; want the database ok", code, h, err)
 	}
@@ -245,7 +245,12 @@ func TestHealthReportsContainerd(t *testing.T) {
 	t.Run("reachable", func(t *testing.T) {
 		sock := testenv.Containerd(t)
 		s := startServer(t, serverOptions{containerd: sock})
-		code, h, err := s.health()
+		// Anyone gets the status; an admin the components.
+		if code, h, err := s.health(); err != nil || code != http.StatusOK || h.Status != "ok" || h.Components != nil {
+			t.Errorf("GET /healthz anonymously = %d %+v, %v; want 200, status ok and no components", code, h, err)
+		}
+		token := s.adminToken(t)
+		code, h, err := s.healthAs(token)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -256,15 +261,19 @@ func TestHealthReportsContainerd(t *testing.T) {
 		if db := h.Components["database"]; !db.OK || db.Address != "sqlite" {
 			t.Errorf("GET /healthz: database = %+v, want ok, sqlite", db)
 		}
-		if _, err := s.client(t, "").Health(t.Context()); err != nil {
-			t.Errorf("Client.Health = %v, want no error", err)
+		if h, err := s.client(t, token).Health(t.Context()); err != nil || !h.Components["containerd"].OK {
+			t.Errorf("Client.Health as the admin = %+v, %v; want no error and the components", h, err)
 		}
 	})
 
 	t.Run("missing", func(t *testing.T) {
 		missing := filepath.Join(t.TempDir(), "containerd.sock")
 		s := startServer(t, serverOptions{containerd: missing})
-		code, h, err := s.health()
+		if code, h, err := s.health(); err != nil || code != http.StatusServiceUnavailable || h.Status != "degraded" || h.Components != nil {
+			t.Errorf("GET /healthz anonymously = %d %+v, %v; want 503, status degraded and no components", code, h, err)
+		}
+		admin, token := loginAdmin(t, s)
+		code, h, err := s.healthAs(token)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -283,7 +292,6 @@ func TestHealthReportsContainerd(t *testing.T) {
 		}
 
 		// The API works all the same.
-		admin, _ := loginAdmin(t, s)
 		mustCLI(t, admin, "apps:create", "still-up")
 		mustCLI(t, admin, "config:set", "-a", "still-up", "FOO=bar")
 		cfg := mustCLIJSON[map[string]string](t, admin, "config", "-a", "still-up", "--json")

@@ -115,7 +115,8 @@ func runRouter(ctx context.Context, args []string) error {
 		}
 		eps = append(eps, controller.Endpoint{Instance: fmt.Sprintf("web.%d", i+1), Release: 1, Address: b})
 	}
-	r, err := router.New(router.Options{Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	// Every connection comes from 127.0.0.1: no per-client cap.
+	r, err := router.New(router.Options{MaxConnsPerClient: -1, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err != nil {
 		return err
 	}

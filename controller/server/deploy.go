@@ -136,7 +136,7 @@ func (c *Controller) Deploy(ctx context.Context, req DeployRequest) (controller.
 	fctx := context.WithoutCancel(ctx)
 	if berr != nil {
 		_, _ = c.store.FinishBuild(fctx, b.ID, controller.BuildFailed, "", "")
-		c.note(req.App, "build %d failed after %v: %v", b.ID, time.Since(start).Round(100*time.Millisecond), berr)
+		c.noteBuild(fctx, req.App, b.ID, "build %d failed after %v: %v", b.ID, time.Since(start).Round(100*time.Millisecond), berr)
 		if errors.Is(berr, context.Canceled) {
 			return controller.Release{}, controller.Errorf(controller.ErrInvalid, "build %d cancelled", b.ID)
 		}
@@ -146,7 +146,7 @@ func (c *Controller) Deploy(ctx context.Context, req DeployRequest) (controller.
 		return controller.Release{}, err
 	}
 	fmt.Fprintf(out, "-----> Built %s in %v\n", res.Image, time.Since(start).Round(100*time.Millisecond))
-	c.note(req.App, "build %d succeeded in %v (%s)", b.ID, time.Since(start).Round(100*time.Millisecond), res.Image)
+	c.noteBuild(fctx, req.App, b.ID, "build %d succeeded in %v (%s)", b.ID, time.Since(start).Round(100*time.Millisecond), res.Image)
 	// A Procfile's release: process (migrations...) runs before the
 	// release exists; if it fails, nothing is rolled out.
 	if cmd := res.ProcessTypes["release"]; cmd != "" && c.sched != nil {
@@ -271,4 +271,14 @@ func (c *Controller) note(app, format string, args ...any) {
 	if c.sched != nil {
 		c.sched.Note(app, "build", fmt.Sprintf(format, args...))
 	}
+}
+
+// noteBuild notes the end of a build in its app's events, unless the app
+// was destroyed while it ran: the note would go to the events of whatever
+// app bears the name now.
+func (c *Controller) noteBuild(ctx context.Context, app string, build int64, format string, args ...any) {
+	if _, err := c.store.Build(ctx, app, build); err != nil {
+		return
+	}
+	c.note(app, format, args...)
 }

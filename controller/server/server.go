@@ -61,9 +61,16 @@ type Options struct {
 	// KeepReleases is how many of an app's newest releases keep their
 	// images (the ones paas rollback can go back to); if 0, 5.
 	KeepReleases int
-	// AppDestroyed is called after an app is destroyed, to remove what
-	// other components keep for it (its git repository, its images).
+	// AppDestroyed is called after an app is destroyed, once its
+	// instances are stopped and their logs and events removed, to remove
+	// what other components keep for it (its git repository, its images,
+	// the router's access log). No app of the same name can be created
+	// until it returns.
 	AppDestroyed func(app string)
+	// MetricsToken, if not empty, is a bearer token that may read GET
+	// /metrics (and nothing else), for a Prometheus server; admins' API
+	// tokens may read it too.
+	MetricsToken string
 	// TrustForwardedProto makes the API believe X-Forwarded-Proto when it
 	// decides whether a request came over HTTPS (the session cookie's
 	// Secure flag). Set it only behind a proxy that sets the header.
@@ -81,6 +88,10 @@ type SchedulerOptions struct {
 	Backoff, MaxBackoff, ResetAfter                time.Duration
 }
 
+// DestroyWait bounds how long destroying an app waits for its instances
+// to stop before their logs and events are removed.
+const DestroyWait = time.Minute
+
 // Names of files in the data directory.
 const (
 	KeyFile            = "secrets.key" // AES key for config values, mode 0600
@@ -92,6 +103,7 @@ const (
 // Controller is the controller component.
 type Controller struct {
 	metrics atomic.Pointer[MetricsSource]
+	prom    atomic.Pointer[http.Handler]
 	opt     Options
 	store   *store.Store
 	handler http.Handler
@@ -167,6 +179,28 @@ func Open(ctx context.Context, opt Options) (*Controller, error) {
 			return out
 		}
 	}
+	destroyed := func(app string) {
+		// The API waits for this before it answers the destroy and lets the
+		// name be taken again.
+		ctx, cancel := context.WithTimeout(context.Background(), DestroyWait)
+		defer cancel()
+		if c.sched != nil {
+			if err := c.sched.Forget(ctx, app); err != nil {
+				opt.Logger.Warn("destroyed app: its instances did not all stop in time", "app", app, "err", err)
+			}
+		}
+		if opt.LogDir != "" {
+			files, _ := filepath.Glob(filepath.Join(opt.LogDir, app+".*.log"))
+			for _, f := range files {
+				if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
+					opt.Logger.Warn("destroyed app: cannot remove a log file", "app", app, "file", f, "err", err)
+				}
+			}
+		}
+		if opt.AppDestroyed != nil {
+			opt.AppDestroyed(app)
+		}
+	}
 	c.handler = api.New(api.Options{
 		Changed:             changed,
 		Routes:              c.routes,
@@ -175,7 +209,7 @@ func Open(ctx context.Context, opt Options) (*Controller, error) {
 		LogDir:              opt.LogDir,
 		Run:                 run,
 		Restart:             restart,
-		AppDestroyed:        opt.AppDestroyed,
+		AppDestroyed:        destroyed,
 		Store:               st,
 		Logger:              opt.Logger,
 		BaseDomain:          opt.BaseDomain,
@@ -189,6 +223,14 @@ func Open(ctx context.Context, opt Options) (*Controller, error) {
 		TrustForwardedProto: opt.TrustForwardedProto,
 		BuildLogDir:         filepath.Join(opt.DataDir, BuildLogDir),
 		Metrics:             c.appMetrics,
+		MetricsToken:        opt.MetricsToken,
+		Prometheus: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if h := c.prom.Load(); h != nil {
+				(*h).ServeHTTP(w, r)
+				return
+			}
+			http.Error(w, "no metrics: this server runs no router", http.StatusNotFound)
+		}),
 	})
 	return c, nil
 }
@@ -203,6 +245,11 @@ type MetricsSource interface {
 // Until it is called that call answers 404. It is safe to call while the
 // API serves.
 func (c *Controller) SetMetrics(m MetricsSource) { c.metrics.Store(&m) }
+
+// SetPrometheus makes the API serve h at GET /metrics, to admins and to
+// Options.MetricsToken. Until it is called /metrics answers 404. It is
+// safe to call while the API serves.
+func (c *Controller) SetPrometheus(h http.Handler) { c.prom.Store(&h) }
 
 func (c *Controller) appMetrics(app string) (controller.AppMetrics, bool) {
 	m := c.metrics.Load()
@@ -259,7 +306,7 @@ func writeSecretFile(path, data string) error {
 // Ping checks the database.
 func (c *Controller) Ping(ctx context.Context) error { return c.store.Ping(ctx) }
 
-// Handler serves the REST API (/v1/...) and /healthz.
+// Handler serves the REST API (/v1/...), /healthz and /metrics.
 func (c *Controller) Handler() http.Handler { return c.handler }
 
 // Run runs the scheduler until ctx ends (without a runtime, it only

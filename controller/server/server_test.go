@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -49,7 +50,9 @@ type rig struct {
 	rt     *runtime.Runtime
 	ctl    *Controller
 	client *controller.Client
+	url    string // the API's
 	token  string
+	build  Builder // the controller's builder; nil for none
 	log    syncBuf
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -122,7 +125,7 @@ func (r *rig) start(sched SchedulerOptions) {
 	t := r.t
 	ctx := context.Background()
 	logger := slog.New(slog.NewTextHandler(&r.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	ctl, err := Open(ctx, Options{DataDir: filepath.Join(r.dir, "data"), Runtime: r.rt, Scheduler: sched, LogDir: r.rt.LogDir(), Logger: logger})
+	ctl, err := Open(ctx, Options{DataDir: filepath.Join(r.dir, "data"), Runtime: r.rt, Scheduler: sched, LogDir: r.rt.LogDir(), Logger: logger, Builder: r.build})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,6 +140,7 @@ func (r *rig) start(sched SchedulerOptions) {
 	ts := httptest.NewServer(ctl.Handler())
 	t.Cleanup(ts.Close)
 	r.client, _ = controller.NewClient(ts.URL, token, nil)
+	r.url = ts.URL
 	r.ctl = ctl
 	rctx, cancel := context.WithCancel(ctx)
 	r.cancel, r.done = cancel, make(chan struct{})
@@ -582,5 +586,144 @@ func TestLogsFollow(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("Logs(follow) ended with %v after cancel, want nil", err)
+	}
+}
+
+// TestDestroyForgets: once apps:destroy answers, nothing of the app is
+// left by its name: its instances are stopped, their logs, the router's
+// access lines, its events and its build output are gone, and another
+// user who creates an app of the same name reads none of it.
+func TestDestroyForgets(t *testing.T) {
+	r := newRig(t, SchedulerOptions{})
+	ctx := context.Background()
+	r.deploy("shop")
+	r.webInstances("shop", 1, 1)
+	if _, err := r.client.Run(ctx, "shop", "echo secret-of-the-first-owner", true, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	logDir := r.rt.LogDir()
+	// The router's access lines, as paas server's edge writes them.
+	access := filepath.Join(logDir, "shop.router.log")
+	line := time.Now().UTC().Format(time.RFC3339Nano) + ` stdout at=info method=GET path="/reset?token=first-owner-token" status=200` + "\n"
+	if err := os.WriteFile(access, []byte(line), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	buildLogs := filepath.Join(r.dir, "data", BuildLogDir, "shop")
+	if err := os.MkdirAll(buildLogs, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(buildLogs, "1.log"), []byte("build output of the first owner\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var before strings.Builder
+	r.waitFor("the first owner's lines in paas logs", 15*time.Second, func() (bool, string) {
+		before.Reset()
+		if err := r.client.Logs(ctx, "shop", controller.LogOptions{Lines: 200}, &before); err != nil {
+			return false, err.Error()
+		}
+		s := before.String()
+		return strings.Contains(s, "secret-of-the-first-owner") && strings.Contains(s, "first-owner-token") &&
+			strings.Contains(s, "paas[scheduler]: web.1 of v1 is healthy"), s
+	})
+
+	if err := r.client.DestroyApp(ctx, "shop"); err != nil {
+		t.Fatal(err)
+	}
+	if insts, _ := r.rt.List(ctx); len(insts) != 0 {
+		t.Errorf("after apps:destroy answered, instances are left: %+v", insts)
+	}
+	left, _ := filepath.Glob(filepath.Join(logDir, "shop.*"))
+	if _, err := os.Stat(buildLogs); err == nil {
+		left = append(left, buildLogs)
+	}
+	if len(left) != 0 {
+		t.Errorf("after apps:destroy answered, files of the app are left: %q", left)
+	}
+
+	// Another user creates an app of the same name.
+	cu, err := r.client.CreateUser(ctx, controller.NewUser{Name: "mallory"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mallory, _ := controller.NewClient(r.url, cu.Token.Secret, nil)
+	if _, err := mallory.CreateApp(ctx, "shop"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second) // a late line or event would have come by now
+	var after strings.Builder
+	if err := mallory.Logs(ctx, "shop", controller.LogOptions{Lines: 1000}, &after); err != nil {
+		t.Fatal(err)
+	}
+	if after.String() != "" {
+		t.Errorf("the new owner of shop reads in paas logs:\n%s\nwant nothing", after.String())
+	}
+	evs, err := mallory.Events(ctx, "shop")
+	if err != nil || len(evs) != 0 {
+		t.Errorf("the new owner of shop reads events %+v, %v; want none", evs, err)
+	}
+	builds, err := mallory.Builds(ctx, "shop")
+	if err != nil || len(builds) != 0 {
+		t.Errorf("the new owner of shop reads builds %+v, %v; want none", builds, err)
+	}
+}
+
+// heldBuilder is a build that runs until released, then fails with err.
+type heldBuilder struct {
+	started, release chan struct{}
+	err              error
+}
+
+func (b *heldBuilder) Build(ctx context.Context, req BuildRequest) (BuildResult, error) {
+	fmt.Fprintln(req.Output, "build output of the first owner")
+	close(b.started)
+	<-b.release
+	return BuildResult{}, b.err
+}
+
+// TestDestroyDuringBuild: a build still running when its app is destroyed
+// leaves nothing for a new app of the same name: not its end in the events
+// nor its output.
+func TestDestroyDuringBuild(t *testing.T) {
+	sched := SchedulerOptions{Interval: 300 * time.Millisecond, HealthTimeout: 10 * time.Second, SettleTime: 500 * time.Millisecond, DrainTime: 500 * time.Millisecond}
+	r := newRig(t, sched)
+	r.stop()
+	b := &heldBuilder{started: make(chan struct{}), release: make(chan struct{}), err: errors.New("exploded: detail-of-the-first-owner")}
+	r.build = b
+	r.start(sched)
+	ctx := context.Background()
+	if _, err := r.client.CreateApp(ctx, "shop"); err != nil {
+		t.Fatal(err)
+	}
+	deployed := make(chan error, 1)
+	go func() {
+		_, err := r.ctl.Deploy(ctx, DeployRequest{App: "shop", User: "admin", Rev: "0123456789", Source: strings.NewReader(""), Output: io.Discard})
+		deployed <- err
+	}()
+	<-b.started
+	if err := r.client.DestroyApp(ctx, "shop"); err != nil {
+		t.Fatal(err)
+	}
+	cu, err := r.client.CreateUser(ctx, controller.NewUser{Name: "mallory"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mallory, _ := controller.NewClient(r.url, cu.Token.Secret, nil)
+	if _, err := mallory.CreateApp(ctx, "shop"); err != nil {
+		t.Fatal(err)
+	}
+	close(b.release)
+	if err := <-deployed; err == nil {
+		t.Error("the deploy of a destroyed app succeeded")
+	}
+	evs, err := mallory.Events(ctx, "shop")
+	if err != nil || len(evs) != 0 {
+		t.Errorf("the new owner of shop reads events %+v, %v; want none", evs, err)
+	}
+	var logs strings.Builder
+	if err := mallory.Logs(ctx, "shop", controller.LogOptions{Lines: 1000}, &logs); err != nil || logs.String() != "" {
+		t.Errorf("the new owner of shop reads in paas logs %q, %v; want nothing", logs.String(), err)
+	}
+	if builds, err := mallory.Builds(ctx, "shop"); err != nil || len(builds) != 0 {
+		t.Errorf("the new owner of shop reads builds %+v, %v; want none", builds, err)
 	}
 }

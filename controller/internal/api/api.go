@@ -9,6 +9,7 @@ package api
 import (
 	"context"
 	"crypto/rand"
+	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -18,6 +19,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -51,8 +53,18 @@ type Options struct {
 	SSHPort int
 
 	// Health reports the server's components. If nil, /healthz reports
-	// only the database.
+	// only the database. Anyone gets the overall status (for load
+	// balancers); the components' detail (addresses, versions, errors)
+	// goes to admins only.
 	Health func(ctx context.Context) controller.Health
+
+	// Prometheus serves the metrics in Prometheus's format at GET
+	// /metrics, to admins and to MetricsToken. If nil, /metrics answers
+	// 404.
+	Prometheus http.Handler
+	// MetricsToken, if not empty, is a bearer token that may read
+	// /metrics and nothing else: what a Prometheus server scrapes with.
+	MetricsToken string
 
 	// TrustForwardedProto makes the API believe a request's
 	// X-Forwarded-Proto header when it decides whether the request came
@@ -88,7 +100,10 @@ type Options struct {
 	// Metrics returns an app's request metrics, and false when there are
 	// none to serve (no router). If nil, the same as false.
 	Metrics func(app string) (controller.AppMetrics, bool)
-	// AppDestroyed is called after an app is destroyed; may be nil.
+	// AppDestroyed is called after an app is destroyed, before the call
+	// answers, to remove what other parts keep by the app's name (its
+	// instances' logs, its events, its images). Until it returns, no app of
+	// that name can be created. May be nil.
 	AppDestroyed func(app string)
 	// Restart replaces an app's instances of a process type ("" for all)
 	// as a rollout; if nil, restarts are refused.
@@ -104,11 +119,12 @@ const MaxBodyBytes = 1 << 20
 type perm int
 
 const (
-	public    perm = iota // anyone, no token
-	anyUser               // any authenticated user
-	adminOnly             // admins
-	appMember             // the app's owner, its collaborators, admins
-	appOwner              // the app's owner, admins
+	public        perm = iota // anyone, no token
+	anyUser                   // any authenticated user
+	adminOnly                 // admins
+	appMember                 // the app's owner, its collaborators, admins
+	appOwner                  // the app's owner, admins
+	metricsReader             // admins, and the metrics token
 )
 
 type route struct {
@@ -122,6 +138,12 @@ type server struct {
 	log           *slog.Logger
 	bootstrapUsed atomic.Bool
 	signIns       limiter // failed sign-ins
+
+	// names is held while an app name is created or its app destroyed;
+	// destroying holds the names of apps being destroyed, which cannot be
+	// created again until everything of the old app is gone.
+	names      sync.Mutex
+	destroying map[string]bool
 }
 
 // New returns the API's handler.
@@ -139,7 +161,7 @@ func New(opt Options) http.Handler {
 		base := opt.BaseDomain
 		opt.WebURL = func(app string) string { return "http://" + app + "." + base }
 	}
-	s := &server{opt: opt, log: opt.Logger}
+	s := &server{opt: opt, log: opt.Logger, destroying: map[string]bool{}}
 	mux := http.NewServeMux()
 	for _, rt := range s.routes() {
 		mux.Handle(rt.pattern, s.wrap(rt))
@@ -155,6 +177,7 @@ func New(opt Options) http.Handler {
 func (s *server) routes() []route {
 	return []route{
 		{"GET /healthz", public, s.health},
+		{"GET /metrics", metricsReader, s.metrics},
 		{"GET /v1/info", public, s.info},
 		{"GET /v1/me", anyUser, s.me},
 		{"POST /v1/sessions", public, s.signIn},
@@ -267,6 +290,12 @@ func (s *server) authorize(r *http.Request, p perm) (store.Actor, error) {
 	if p == public {
 		return store.Actor{}, nil
 	}
+	if p == metricsReader && s.opt.MetricsToken != "" {
+		secret, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if ok && subtle.ConstantTimeCompare([]byte(strings.TrimSpace(secret)), []byte(s.opt.MetricsToken)) == 1 {
+			return store.Actor{Name: "metrics token", Addr: r.RemoteAddr}, nil
+		}
+	}
 	who, err := s.authenticate(r)
 	if err != nil {
 		return store.Actor{}, err
@@ -274,7 +303,7 @@ func (s *server) authorize(r *http.Request, p perm) (store.Actor, error) {
 	switch p {
 	case anyUser:
 		return who, nil
-	case adminOnly:
+	case adminOnly, metricsReader:
 		if !who.Admin {
 			return who, controller.Errorf(controller.ErrForbidden, "only an admin may do this")
 		}
@@ -332,6 +361,11 @@ func (s *server) tokenUsed(tok controller.Token) {
 }
 
 func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, store.ErrBusy) {
+		w.Header().Set("Retry-After", "1")
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": err.Error()})
+		return
+	}
 	var ce *controller.Error
 	if errors.As(err, &ce) {
 		writeError(w, err)
@@ -401,7 +435,20 @@ func (s *server) health(w http.ResponseWriter, r *http.Request, _ store.Actor) e
 	if h.Status != "ok" {
 		status = http.StatusServiceUnavailable
 	}
+	// A load balancer needs the status only; the components' addresses,
+	// versions and errors are for admins (paas doctor, the dashboard).
+	if who, err := s.authenticate(r); err != nil || !who.Admin {
+		h = controller.Health{Status: h.Status}
+	}
 	writeJSON(w, status, h)
+	return nil
+}
+
+func (s *server) metrics(w http.ResponseWriter, r *http.Request, _ store.Actor) error {
+	if s.opt.Prometheus == nil {
+		return controller.Errorf(controller.ErrNotFound, "this server serves no metrics")
+	}
+	s.opt.Prometheus.ServeHTTP(w, r)
 	return nil
 }
 

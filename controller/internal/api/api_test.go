@@ -59,7 +59,9 @@ func newEnv(t *testing.T) *env {
 	// The API's own host names are set (--api-hosts), so that the matrix
 	// runs with them in force.
 	e := &env{t: t, st: st, buildLogs: buildLogs, h: New(Options{Store: st, Routes: routing.New("localhost", testAPIHosts...), BuildLogDir: buildLogs, APIHosts: testAPIHosts,
-		Metrics: func(app string) (controller.AppMetrics, bool) { return controller.AppMetrics{App: app}, true },
+		Metrics:      func(app string) (controller.AppMetrics, bool) { return controller.AppMetrics{App: app}, true },
+		Prometheus:   http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "paas_requests_total 1\n") }),
+		MetricsToken: testMetricsToken,
 		// The runtime is not under test here: a run that succeeds at once.
 		Run:     func(context.Context, string, string, bool, io.Writer) (int, error) { return 0, nil },
 		Restart: func(context.Context, string, string) error { return nil }}), actors: map[string]store.Actor{}, tokens: map[string]string{}}
@@ -92,6 +94,9 @@ func newEnv(t *testing.T) *env {
 
 // testAPIHosts are the API's host names in newEnv's API.
 var testAPIHosts = []string{"paas.example.com", "console.localhost", "box"}
+
+// testMetricsToken may read /metrics in newEnv's API.
+const testMetricsToken = "metrics-token-0123456789abcdef0123"
 
 func (e *env) next() int { e.counter++; return e.counter }
 
@@ -230,6 +235,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 	}
 	matrix := []endpoint{
 		{"GET /healthz", "/healthz", "", roles},
+		{"GET /metrics", "/metrics", "", admins},
 		{"GET /v1/info", "/v1/info", "", roles},
 		{"GET /v1/me", "/v1/me", "", everyone},
 		{"POST /v1/sessions", "/v1/sessions", `{"token":"{selftoken}"}`, everyone},
@@ -328,6 +334,20 @@ func TestAuthorizationMatrix(t *testing.T) {
 					}
 				}
 			})
+		}
+	}
+	// The metrics token reads /metrics and nothing else.
+	for _, ep := range matrix {
+		method, _, _ := strings.Cut(ep.pattern, " ")
+		vars := e.fixture("none")
+		w := e.do(method, expand(ep.path, vars), expand(ep.body, vars), testMetricsToken)
+		ok := w.Code >= 200 && w.Code < 300
+		calls++
+		if want := ep.pattern == "GET /metrics" || ep.pattern == "GET /healthz" || ep.pattern == "GET /v1/info"; ok != want {
+			if ok {
+				unauthorizedSuccesses++
+			}
+			t.Errorf("%s with the metrics token = %d %s; want success %v", ep.pattern, w.Code, w.Body, want)
 		}
 	}
 	t.Logf("%d calls (%d endpoints x %d callers), %d unauthorized successes", calls, len(matrix), len(roles), unauthorizedSuccesses)

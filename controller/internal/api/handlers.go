@@ -71,7 +71,13 @@ func (s *server) createApp(w http.ResponseWriter, r *http.Request, who store.Act
 			return err
 		}
 	}
+	s.names.Lock()
+	if s.destroying[name] {
+		s.names.Unlock()
+		return controller.Errorf(controller.ErrConflict, "an app named %s is being destroyed: try again in a moment", name)
+	}
 	a, err := s.opt.Store.CreateApp(r.Context(), who, name)
+	s.names.Unlock()
 	if err != nil {
 		return err
 	}
@@ -116,16 +122,37 @@ func (s *server) getApp(w http.ResponseWriter, r *http.Request, _ store.Actor) e
 	return nil
 }
 
+// destroyApp deletes an app, then everything kept by its name elsewhere
+// (AppDestroyed: instances, their logs, events; the build logs here)
+// before it answers. Meanwhile the name cannot be taken again: whoever
+// creates an app of the same name next finds nothing of this one.
 func (s *server) destroyApp(w http.ResponseWriter, r *http.Request, who store.Actor) error {
-	if err := s.opt.Store.DestroyApp(r.Context(), who, r.PathValue("app")); err != nil {
+	app := r.PathValue("app")
+	s.names.Lock()
+	if s.destroying[app] {
+		s.names.Unlock()
+		return controller.Errorf(controller.ErrConflict, "app %s is being destroyed already", app)
+	}
+	if err := s.opt.Store.DestroyApp(r.Context(), who, app); err != nil {
+		s.names.Unlock()
 		return err
 	}
+	s.destroying[app] = true
+	s.names.Unlock()
+	defer func() {
+		s.names.Lock()
+		delete(s.destroying, app)
+		s.names.Unlock()
+	}()
+	if s.opt.Changed != nil {
+		s.opt.Changed() // the scheduler stops the app's instances now
+	}
 	if s.opt.AppDestroyed != nil {
-		s.opt.AppDestroyed(r.PathValue("app"))
+		s.opt.AppDestroyed(app)
 	}
 	if s.opt.BuildLogDir != "" {
-		if err := os.RemoveAll(filepath.Join(s.opt.BuildLogDir, r.PathValue("app"))); err != nil {
-			s.log.Warn("removing build logs", "app", r.PathValue("app"), "err", err)
+		if err := os.RemoveAll(filepath.Join(s.opt.BuildLogDir, app)); err != nil {
+			s.log.Warn("removing build logs", "app", app, "err", err)
 		}
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -269,7 +296,8 @@ func (s *server) listBuilds(w http.ResponseWriter, r *http.Request, _ store.Acto
 // over the last hour.
 func (s *server) appMetrics(w http.ResponseWriter, r *http.Request, _ store.Actor) error {
 	app := r.PathValue("app")
-	if _, err := s.opt.Store.App(r.Context(), app); err != nil {
+	a, err := s.opt.Store.App(r.Context(), app)
+	if err != nil {
 		return err
 	}
 	var m controller.AppMetrics
@@ -279,6 +307,13 @@ func (s *server) appMetrics(w http.ResponseWriter, r *http.Request, _ store.Acto
 	}
 	if !ok {
 		return controller.Errorf(controller.ErrNotFound, "no request metrics: this server runs no router")
+	}
+	// The router counts by name: minutes that began before the app was
+	// created may hold a former app's requests.
+	for i, mm := range m.Minutes {
+		if mm.Start.Before(a.CreatedAt) {
+			m.Minutes[i] = controller.MetricsMinute{Start: mm.Start}
+		}
 	}
 	writeJSON(w, http.StatusOK, m)
 	return nil
@@ -617,10 +652,16 @@ func (s *server) listInstances(w http.ResponseWriter, r *http.Request, _ store.A
 }
 
 func (s *server) listEvents(w http.ResponseWriter, r *http.Request, _ store.Actor) error {
+	a, err := s.opt.Store.App(r.Context(), r.PathValue("app"))
+	if err != nil {
+		return err
+	}
 	out := []controller.Event{}
 	if s.opt.Events != nil {
-		if evs := s.opt.Events(r.PathValue("app")); evs != nil {
-			out = evs
+		for _, e := range s.opt.Events(a.Name) {
+			if !e.Time.Before(a.CreatedAt) { // not a former app's of that name
+				out = append(out, e)
+			}
 		}
 	}
 	writeJSON(w, http.StatusOK, out)
@@ -671,7 +712,12 @@ func (s *server) routingTable(w http.ResponseWriter, r *http.Request, _ store.Ac
 // ?follow=1 to keep streaming, ?ps=web or ?ps=web.2 to filter.
 func (s *server) appLogs(w http.ResponseWriter, r *http.Request, _ store.Actor) error {
 	q := r.URL.Query()
-	o := logs.Options{App: r.PathValue("app"), Dir: s.opt.LogDir, Follow: q.Get("follow") == "1" || q.Get("follow") == "true", Process: q.Get("ps")}
+	a, err := s.opt.Store.App(r.Context(), r.PathValue("app"))
+	if err != nil {
+		return err
+	}
+	o := logs.Options{App: a.Name, Dir: s.opt.LogDir, Follow: q.Get("follow") == "1" || q.Get("follow") == "true", Process: q.Get("ps"),
+		Since: a.CreatedAt, Gone: s.appGone(a)}
 	if v := q.Get("lines"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 10000 {
@@ -707,6 +753,25 @@ func (s *server) appLogs(w http.ResponseWriter, r *http.Request, _ store.Actor) 
 		s.log.Warn("log stream ended", "app", o.App, "err", err)
 	}
 	return nil
+}
+
+// appGone returns a function that tells, at most once a second, whether
+// app a was destroyed (or replaced by a new app of its name): a followed
+// log then ends.
+func (s *server) appGone(a controller.App) func() bool {
+	var last time.Time
+	gone := false
+	return func() bool {
+		if gone || time.Since(last) < time.Second {
+			return gone
+		}
+		last = time.Now()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		now, err := s.opt.Store.App(ctx, a.Name)
+		gone = controller.HTTPStatus(err) == http.StatusNotFound || err == nil && !now.CreatedAt.Equal(a.CreatedAt)
+		return gone
+	}
 }
 
 type flushWriter struct{ w http.ResponseWriter }

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"mime"
 	"net"
@@ -113,12 +114,19 @@ func (s *server) signIn(w http.ResponseWriter, r *http.Request, _ store.Actor) e
 	if err := decode(w, r, &in); err != nil {
 		return err
 	}
+	tokenSignIn := in.Token != "" && in.Username == "" && in.Password == ""
+	if !tokenSignIn && (in.Token != "" || in.Username == "" || in.Password == "") {
+		return controller.Errorf(controller.ErrInvalid, "give a user name and a password, or an API token")
+	}
 	ip := clientIP(r)
 	keys := []string{"ip " + ip}
 	if in.Username != "" {
 		keys = append(keys, "user "+in.Username)
 	}
-	if wait := s.signIns.blocked(keys, time.Now()); wait > 0 {
+	// The attempt is counted before the password is hashed, in one step
+	// with the check: concurrent attempts cannot all pass the check
+	// before any is counted. A success takes its count back.
+	if wait := s.signIns.attempt(keys, time.Now()); wait > 0 {
 		mins := int(wait.Round(time.Minute) / time.Minute)
 		w.Header().Set("Retry-After", fmt.Sprint(int(wait.Seconds())+1))
 		msg := "too many failed sign-ins: try again in a minute"
@@ -130,8 +138,7 @@ func (s *server) signIn(w http.ResponseWriter, r *http.Request, _ store.Actor) e
 	}
 	var who store.Actor
 	var err error
-	switch {
-	case in.Token != "" && in.Username == "" && in.Password == "":
+	if tokenSignIn {
 		var tok controller.Token
 		who, tok, err = s.opt.Store.Authenticate(r.Context(), strings.TrimSpace(in.Token))
 		if err != nil {
@@ -139,20 +146,22 @@ func (s *server) signIn(w http.ResponseWriter, r *http.Request, _ store.Actor) e
 		} else {
 			s.tokenUsed(tok)
 		}
-	case in.Token == "" && in.Username != "" && in.Password != "":
+	} else {
 		who, err = s.opt.Store.CheckPassword(r.Context(), in.Username, in.Password)
-	default:
-		return controller.Errorf(controller.ErrInvalid, "give a user name and a password, or an API token")
 	}
 	if err != nil {
 		if controller.HTTPStatus(err) == http.StatusUnauthorized {
-			s.signIns.fail(keys, time.Now())
 			s.log.Info("failed sign-in", "user", in.Username, "addr", ip)
 			time.Sleep(signInFailDelay) // slows a guesser; the limiter stops them
+		} else if !errors.Is(err, store.ErrBusy) {
+			// Not a wrong password (the database failed): no count. A busy
+			// hasher keeps the count, so that waiting is no free retry.
+			s.signIns.refund(keys, time.Now())
 		}
 		return err
 	}
-	s.signIns.succeed("user "+in.Username, time.Now())
+	s.signIns.refund(keys[:1], time.Now())
+	s.signIns.forget("user " + in.Username) // a success clears the user's failures
 	who.Addr = r.RemoteAddr
 	secret, expires, err := s.opt.Store.CreateSession(r.Context(), who)
 	if err != nil {
@@ -222,8 +231,9 @@ func clientIP(r *http.Request) string {
 }
 
 // Failed sign-ins are limited per client address and per user name: after
-// signInMaxFails failures within signInWindow, further attempts are refused
-// until the window has passed. Each failure is also answered only after
+// signInMaxFails failures (or attempts still being checked) within
+// signInWindow, further attempts are refused, before any password is
+// hashed, until the window has passed. Each failure is also answered only after
 // signInFailDelay.
 const (
 	signInMaxFails  = 10
@@ -237,16 +247,23 @@ type failures struct {
 	first time.Time
 }
 
-// limiter counts failed sign-ins. It is safe for concurrent use.
+// limiter counts sign-in attempts: each is counted before it is checked,
+// and taken back when it succeeds. It is safe for concurrent use.
 type limiter struct {
 	mu    sync.Mutex
 	fails map[string]failures
 }
 
-// blocked returns how long any of keys is still blocked for, or 0.
-func (l *limiter) blocked(keys []string, now time.Time) time.Duration {
+// attempt counts an attempt against every key and returns 0, or, when any
+// key has had signInMaxFails attempts within signInWindow, counts nothing
+// and returns how long it is still blocked for. The check and the count are
+// one step, so concurrent attempts cannot all pass before any is counted.
+func (l *limiter) attempt(keys []string, now time.Time) time.Duration {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.fails == nil {
+		l.fails = map[string]failures{}
+	}
 	var wait time.Duration
 	for _, k := range keys {
 		f, ok := l.fails[k]
@@ -262,14 +279,8 @@ func (l *limiter) blocked(keys []string, now time.Time) time.Duration {
 			wait = left
 		}
 	}
-	return wait
-}
-
-func (l *limiter) fail(keys []string, now time.Time) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.fails == nil {
-		l.fails = map[string]failures{}
+	if wait > 0 {
+		return wait
 	}
 	if len(l.fails) >= signInMaxKeys {
 		for k, f := range l.fails {
@@ -286,10 +297,30 @@ func (l *limiter) fail(keys []string, now time.Time) {
 		f.n++
 		l.fails[k] = f
 	}
+	return 0
 }
 
-// succeed forgets the failures of a user name (not of the address).
-func (l *limiter) succeed(key string, _ time.Time) {
+// refund takes back an attempt that turned out not to be a wrong guess (a
+// success, or a failure of the server's own).
+func (l *limiter) refund(keys []string, now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, k := range keys {
+		f, ok := l.fails[k]
+		if !ok {
+			continue
+		}
+		if f.n <= 1 || now.Sub(f.first) > signInWindow {
+			delete(l.fails, k)
+			continue
+		}
+		f.n--
+		l.fails[k] = f
+	}
+}
+
+// forget drops every count of key.
+func (l *limiter) forget(key string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	delete(l.fails, key)

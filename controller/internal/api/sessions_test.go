@@ -4,13 +4,18 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 
 	"paas/controller"
 )
@@ -279,5 +284,79 @@ func TestSignInLimit(t *testing.T) {
 	w := e.call("POST", "/v1/sessions", `{"username":"olive","password":"correct horse battery"}`, nil, nil)
 	if w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") == "" || !strings.Contains(w.Body.String(), "too many failed sign-ins") {
 		t.Errorf("sign in after %d failures = %d %v %s, want 429 with Retry-After", signInMaxFails, w.Code, w.Header(), w.Body)
+	}
+}
+
+// TestSignInConcurrent: concurrent wrong sign-ins from one address are
+// counted before their password is hashed, so exactly signInMaxFails of
+// them are hashed and the rest are refused with 429; and however many
+// sign-ins come at once (here from many addresses), no more hashes run at
+// once than the store's slots.
+func TestSignInConcurrent(t *testing.T) {
+	e := newEnv(t)
+	if err := e.st.SetPassword(context.Background(), e.actors["admin"], "olive", "correct horse battery"); err != nil {
+		t.Fatal(err)
+	}
+	signIn := func(n int, addr func(i int) string, body func(i int) string) []*httptest.ResponseRecorder {
+		out := make([]*httptest.ResponseRecorder, n)
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i := range n {
+			wg.Go(func() {
+				req := httptest.NewRequest("POST", "/v1/sessions", strings.NewReader(body(i)))
+				req.Header.Set("Content-Type", "application/json")
+				req.RemoteAddr = addr(i)
+				w := httptest.NewRecorder()
+				<-start
+				e.h.ServeHTTP(w, req)
+				out[i] = w
+			})
+		}
+		close(start)
+		wg.Wait()
+		return out
+	}
+	count := func(ws []*httptest.ResponseRecorder) map[int]int {
+		m := map[int]int{}
+		for _, w := range ws {
+			m[w.Code]++
+			if (w.Code == http.StatusTooManyRequests || w.Code == http.StatusServiceUnavailable) && w.Header().Get("Retry-After") == "" {
+				t.Errorf("a %d answer has no Retry-After", w.Code)
+			}
+		}
+		return m
+	}
+
+	const n = 40
+	before := e.st.PasswordHashes()
+	ws := signIn(n, func(int) string { return "192.0.2.7:4000" }, func(i int) string {
+		return fmt.Sprintf(`{"username":"olive","password":"wrong guess %d"}`, i)
+	})
+	after := e.st.PasswordHashes()
+	got := count(ws)
+	want := map[int]int{http.StatusUnauthorized: signInMaxFails, http.StatusTooManyRequests: n - signInMaxFails}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("%d concurrent wrong sign-ins from one address: statuses (-want +got):\n%s", n, diff)
+	}
+	if hashed := after.Runs - before.Runs; hashed != signInMaxFails {
+		t.Errorf("%d concurrent wrong sign-ins from one address hashed %d passwords, want %d", n, hashed, signInMaxFails)
+	}
+
+	// From n addresses, for n user names: all are let through the
+	// limiter, and the hashes queue for the store's slots.
+	before = e.st.PasswordHashes()
+	ws = signIn(n, func(i int) string { return fmt.Sprintf("198.51.100.%d:4000", i+1) }, func(i int) string {
+		return fmt.Sprintf(`{"username":"user%d","password":"wrong guess"}`, i)
+	})
+	after = e.st.PasswordHashes()
+	got = count(ws)
+	if got[http.StatusUnauthorized]+got[http.StatusServiceUnavailable] != n {
+		t.Errorf("%d sign-ins from %d addresses: statuses %v, want only 401 (and 503 when the hashes queue too long)", n, n, got)
+	}
+	if hashed := after.Runs - before.Runs; hashed != int64(got[http.StatusUnauthorized]) {
+		t.Errorf("%d sign-ins hashed %d passwords, want one per 401 (%d)", n, hashed, got[http.StatusUnauthorized])
+	}
+	if bound := int64(runtime.GOMAXPROCS(0)); after.Peak > bound || after.Peak < 1 {
+		t.Errorf("%d concurrent sign-ins ran up to %d hashes at once; want 1 to %d (GOMAXPROCS)", n, after.Peak, bound)
 	}
 }

@@ -39,6 +39,14 @@ type Options struct {
 	Events func() []controller.Event
 	// Poll is how often Follow looks for new lines; 0 means 250 ms.
 	Poll time.Duration
+	// Since drops lines and events dated before it: the app's creation,
+	// so that nothing of a former app of the same name is shown. Lines
+	// without a date are kept. The zero time keeps everything.
+	Since time.Time
+	// Gone, if not nil, is asked at each poll of Follow; when it says
+	// true (the app was destroyed) the stream ends, so a follower never
+	// reads a later app of the same name.
+	Gone func() bool
 }
 
 type line struct {
@@ -167,6 +175,15 @@ func Write(ctx context.Context, w io.Writer, o Options) error {
 				}
 			}
 		}
+		if !o.Since.IsZero() {
+			kept := out[:0]
+			for _, l := range out {
+				if l.t.IsZero() || !l.t.Before(o.Since) {
+					kept = append(kept, l)
+				}
+			}
+			out = kept
+		}
 		sort.SliceStable(out, func(i, j int) bool { return out[i].t.Before(out[j].t) })
 		return out, nil
 	}
@@ -193,6 +210,9 @@ func Write(ctx context.Context, w io.Writer, o Options) error {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+		}
+		if o.Gone != nil && o.Gone() {
+			return nil
 		}
 		ls, err := collect()
 		if err != nil {

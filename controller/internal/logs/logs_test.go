@@ -3,6 +3,7 @@ package logs
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -91,5 +92,53 @@ func TestMergeFilterFollow(t *testing.T) {
 	want := "2026-11-22T21:00:03Z app[web.1]: oops\n2026-11-22T21:00:04Z app[web.1]: later\n2026-11-22T21:00:05Z app[web.3]: newcomer\n"
 	if out.String() != want {
 		t.Errorf("followed output = %q, want %q", out.String(), want)
+	}
+}
+
+// TestSinceAndGone: lines and events older than Since (a former app of
+// the same name) are not shown, undated lines are; a followed stream ends
+// when Gone says so.
+func TestSinceAndGone(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "shop.web.1.v3.aaaaaa.log"),
+		"2026-11-22T20:59:59.9Z stdout former owner\n2026-11-22T21:00:00Z stdout new owner\nundated\n")
+	writeFile(t, filepath.Join(dir, "shop.router.log"), "2026-11-22T20:00:00Z stdout at=info path=\"/?token=former\"\n")
+	events := func() []controller.Event {
+		return []controller.Event{
+			{Time: time.Date(2026, 11, 22, 20, 59, 0, 0, time.UTC), Message: "former event"},
+			{Time: time.Date(2026, 11, 22, 21, 0, 1, 0, time.UTC), Message: "new event"},
+		}
+	}
+	var b bytes.Buffer
+	since := time.Date(2026, 11, 22, 21, 0, 0, 0, time.UTC)
+	if err := Write(context.Background(), &b, Options{App: "shop", Dir: dir, Events: events, Since: since}); err != nil {
+		t.Fatal(err)
+	}
+	want := "- app[web.1]: undated\n2026-11-22T21:00:00Z app[web.1]: new owner\n2026-11-22T21:00:01Z paas[scheduler]: new event\n"
+	if b.String() != want {
+		t.Errorf("Write(Since %v) = %q, want %q", since, b.String(), want)
+	}
+
+	gone := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- Write(context.Background(), io.Discard, Options{App: "shop", Dir: dir, Follow: true, Poll: 10 * time.Millisecond,
+			Gone: func() bool {
+				select {
+				case <-gone:
+					return true
+				default:
+					return false
+				}
+			}})
+	}()
+	close(gone)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("followed Write ended with %v, want nil", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a followed stream went on after Gone said true")
 	}
 }

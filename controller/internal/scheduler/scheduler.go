@@ -154,6 +154,68 @@ func (s *Scheduler) Events(app string) []Event {
 	return out
 }
 
+// Forget is called once an app is destroyed: it waits until none of the
+// app's instances (one-offs included) runs or is being stopped, at most
+// until ctx ends, then drops everything the scheduler kept by the app's
+// name: its events, restart pacing and restart requests. A new app of the
+// same name starts with none of them. It returns ctx's error if instances
+// were still there when ctx ended (what was kept is dropped all the same).
+func (s *Scheduler) Forget(ctx context.Context, app string) error {
+	var werr error
+	for {
+		s.Notify()
+		busy, err := s.busy(ctx, app)
+		if err == nil && !busy {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			werr = fmt.Errorf("instances of %s still there: %w", app, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+			continue
+		}
+		break
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	kept := s.events[:0]
+	for _, e := range s.events {
+		if e.App != app {
+			kept = append(kept, e)
+		}
+	}
+	clear(s.events[len(kept):])
+	s.events = kept
+	for k := range s.slots {
+		if strings.HasPrefix(k, app+"/") {
+			delete(s.slots, k)
+		}
+	}
+	delete(s.restarts, app)
+	return werr
+}
+
+// busy tells whether any instance of app exists or is being stopped.
+func (s *Scheduler) busy(ctx context.Context, app string) (bool, error) {
+	insts, err := s.opt.Runtime.List(ctx)
+	if err != nil {
+		return true, err
+	}
+	for _, in := range insts {
+		if in.App == app {
+			return true, nil
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id := range s.stopping {
+		if strings.HasPrefix(id, app+".") {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
 func (s *Scheduler) event(app, format string, args ...any) {
 	s.record(Event{Time: s.clock().UTC(), App: app, Source: "scheduler", Message: fmt.Sprintf(format, args...)})
 }
@@ -588,9 +650,8 @@ func (s *Scheduler) beginStop(ctx context.Context, a Action, observed []Observed
 			}
 		}
 		err := s.opt.Runtime.Stop(context.WithoutCancel(ctx), a.Stop)
-		s.mu.Lock()
-		delete(s.stopping, a.Stop)
-		s.mu.Unlock()
+		// The event first, then the end of the stop: Forget, which waits
+		// for the stops, then sees every event of the app.
 		if o != nil && !crashed {
 			if err != nil {
 				s.event(o.App, "cannot stop %s: %v", o.Name(), err)
@@ -598,6 +659,9 @@ func (s *Scheduler) beginStop(ctx context.Context, a Action, observed []Observed
 				s.event(o.App, "stopped %s (v%d): %s", o.Name(), o.Release, a.Reason)
 			}
 		}
+		s.mu.Lock()
+		delete(s.stopping, a.Stop)
+		s.mu.Unlock()
 		s.Notify()
 	}()
 }

@@ -99,7 +99,9 @@ func (s *Store) SetPassword(ctx context.Context, who Actor, name, password strin
 		if err := validatePassword(password); err != nil {
 			return err
 		}
-		hash = hashPassword(password)
+		if err := s.hash.do(ctx, func() { hash = hashPassword(password) }); err != nil {
+			return err
+		}
 	}
 	return s.tx(ctx, func(tx *gorm.DB) error {
 		var u user
@@ -122,7 +124,8 @@ func (s *Store) SetPassword(ctx context.Context, who Actor, name, password strin
 
 // CheckPassword returns the user a name and password belong to. A wrong
 // password, an unknown user and a user without a password are all the same
-// ErrUnauthorized, and take the same time.
+// ErrUnauthorized, and take the same time. The hash waits for one of the
+// store's hashing slots: ErrBusy if none frees in time.
 func (s *Store) CheckPassword(ctx context.Context, name, password string) (Actor, error) {
 	bad := controller.Errorf(controller.ErrUnauthorized, "wrong user name or password")
 	if len(password) > MaxPasswordLength {
@@ -133,11 +136,15 @@ func (s *Store) CheckPassword(ctx context.Context, name, password string) (Actor
 	if err != nil && err != gorm.ErrRecordNotFound {
 		return Actor{}, err
 	}
-	if err != nil || u.PasswordHash == "" {
-		checkPassword(dummyHash, password)
-		return Actor{}, bad
+	hash := u.PasswordHash
+	if err != nil || hash == "" {
+		hash = dummyHash
 	}
-	if !checkPassword(u.PasswordHash, password) {
+	var ok bool
+	if err := s.hash.do(ctx, func() { ok = checkPassword(hash, password) }); err != nil {
+		return Actor{}, err
+	}
+	if !ok || hash == dummyHash {
 		return Actor{}, bad
 	}
 	return Actor{UserID: u.ID, Name: u.Name, Admin: u.Admin}, nil

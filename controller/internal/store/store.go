@@ -32,7 +32,8 @@ import (
 type Store struct {
 	db      *gorm.DB
 	sealer  *seal.Sealer
-	dialect string // "sqlite" or "postgres"
+	dialect string  // "sqlite" or "postgres"
+	hash    *hasher // bounds concurrent password hashes
 }
 
 // Actor is who makes a change, as the audit log records it.
@@ -82,7 +83,7 @@ func Open(ctx context.Context, dsn string, sealer *seal.Sealer) (*Store, error) 
 	if err != nil {
 		return nil, fmt.Errorf("open %s database: %w", dialect, err)
 	}
-	s := &Store{db: db, sealer: sealer, dialect: dialect}
+	s := &Store{db: db, sealer: sealer, dialect: dialect, hash: newHasher(0, HashWait)}
 	if err := s.Ping(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("open %s database: %w", dialect, err)

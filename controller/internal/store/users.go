@@ -143,8 +143,12 @@ func (s *Store) CreateUser(ctx context.Context, who Actor, nu controller.NewUser
 	if err := controller.ValidateUserName(nu.Name); err != nil {
 		return controller.CreatedUser{}, err
 	}
+	var hash string
 	if nu.Password != "" {
 		if err := validatePassword(nu.Password); err != nil {
+			return controller.CreatedUser{}, err
+		}
+		if err := s.hash.do(ctx, func() { hash = hashPassword(nu.Password) }); err != nil {
 			return controller.CreatedUser{}, err
 		}
 	}
@@ -157,10 +161,7 @@ func (s *Store) CreateUser(ctx context.Context, who Actor, nu controller.NewUser
 		if n > 0 {
 			return controller.Errorf(controller.ErrConflict, "user %s already exists", nu.Name)
 		}
-		u := user{Name: nu.Name, Admin: nu.Admin, CreatedAt: now()}
-		if nu.Password != "" {
-			u.PasswordHash = hashPassword(nu.Password)
-		}
+		u := user{Name: nu.Name, Admin: nu.Admin, CreatedAt: now(), PasswordHash: hash}
 		if err := tx.Create(&u).Error; err != nil {
 			if isDuplicate(err) {
 				return controller.Errorf(controller.ErrConflict, "user %s already exists", nu.Name)

@@ -142,7 +142,7 @@ func (a *app) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if a.maxBody >= 0 {
 				rc = http.MaxBytesReader(nil, rc, a.maxBody)
 			}
-			st.body = &bodyReader{rc: rc, timeout: a.p.cfg.BodyReadTimeout}
+			st.body = &bodyReader{rc: rc, timeout: a.p.cfg.BodyReadTimeout, rate: a.p.cfg.MinBodyRate}
 			if st.body.timeout > 0 {
 				st.body.ctl = http.NewResponseController(w)
 			}
@@ -246,21 +246,29 @@ func forwardedPort(r *http.Request) string {
 }
 
 // bodyReader counts what was read of a request body, so that a request can
-// be retried only if none was; bounds the wait for each read; and ignores
+// be retried only if none was; bounds the wait for each read and their sum
+// (bodyPace); and ignores
 // Close, which the server does itself, so that a retry finds the body open.
 type bodyReader struct {
 	rc       io.ReadCloser
 	n        atomic.Int64
 	timeout  time.Duration
+	rate     int64 // MinBodyRate
+	pace     bodyPace
 	ctl      *http.ResponseController
 	timedOut atomic.Bool // a read hit the timeout: the client stalled
 }
 
 func (b *bodyReader) Read(p []byte) (int, error) {
+	var start time.Time
 	if b.timeout > 0 {
-		_ = b.ctl.SetReadDeadline(time.Now().Add(b.timeout))
+		start = time.Now()
+		_ = b.ctl.SetReadDeadline(b.pace.deadline(start, b.n.Load(), b.timeout, b.rate))
 	}
 	n, err := b.rc.Read(p)
+	if b.timeout > 0 {
+		b.pace.waited += time.Since(start)
+	}
 	b.n.Add(int64(n))
 	if ne, ok := err.(net.Error); ok && ne.Timeout() {
 		b.timedOut.Store(true)

@@ -731,17 +731,23 @@ func (r *exchange) sendBody() error {
 		_ = fc.c.SetReadDeadline(time.Time{})
 		fc.idleSet = time.Time{}
 	}
+	var pace bodyPace
 	for n > 0 {
 		if fc.br.Buffered() == 0 {
 			if err := w.Flush(); err != nil {
 				return err
 			}
+			var start time.Time
 			if timeout > 0 {
-				_ = fc.c.SetReadDeadline(time.Now().Add(timeout))
+				start = time.Now()
+				_ = fc.c.SetReadDeadline(pace.deadline(start, r.h.length-n, timeout, r.a.p.cfg.MinBodyRate))
 				fc.idleSet = time.Time{}
 			}
 			if _, err := fc.br.Peek(1); err != nil {
 				return clientError{err}
+			}
+			if timeout > 0 {
+				pace.waited += time.Since(start)
 			}
 		}
 		b, _ := fc.br.Peek(int(min(int64(fc.br.Buffered()), n)))
@@ -753,6 +759,28 @@ func (r *exchange) sendBody() error {
 	}
 	fc.bodyLeft = false
 	return nil
+}
+
+// bodyPace bounds the time a request body may take its client: each wait
+// for more of it at most BodyReadTimeout, and all the waits together at
+// most BodyReadTimeout plus what the bytes received allow at MinBodyRate,
+// so that a client trickling a byte now and then cannot hold a connection
+// for as long as its announced length would take at that pace. Only the
+// time spent waiting for the client counts: an app slow to take the body
+// is not held against it.
+type bodyPace struct {
+	waited time.Duration // spent waiting for the client so far
+}
+
+// deadline is when the next bytes of the body must have come, for a wait
+// beginning at now with got bytes received.
+func (p *bodyPace) deadline(now time.Time, got int64, timeout time.Duration, rate int64) time.Time {
+	wait := timeout
+	if rate > 0 {
+		budget := timeout + time.Duration(float64(got)/float64(rate)*float64(time.Second)) - p.waited
+		wait = max(min(wait, budget), 0)
+	}
+	return now.Add(wait)
 }
 
 // answeredEarly reports whether the app, which stopped taking the request

@@ -17,6 +17,10 @@ type Metrics struct {
 	retries     *prometheus.CounterVec
 	unknownHost prometheus.Counter
 
+	// RefusedConns counts connections refused because their client
+	// address held its maximum already.
+	RefusedConns prometheus.Counter
+
 	// TableVersion, TableApps and TableBuild describe the table served.
 	TableVersion prometheus.Gauge
 	TableApps    prometheus.Gauge
@@ -51,6 +55,10 @@ func NewMetrics() *Metrics {
 			Name: "paas_router_unknown_host_requests_total",
 			Help: "Requests for a host that no app answers at.",
 		}),
+		RefusedConns: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "paas_router_refused_connections_total",
+			Help: "Connections refused because their client address held its maximum already.",
+		}),
 		TableVersion: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "paas_router_table_version",
 			Help: "Version of the routing table served.",
@@ -66,7 +74,7 @@ func NewMetrics() *Metrics {
 		}),
 		apps: make(map[string]*appMetrics),
 	}
-	m.Registry.MustRegister(m.requests, m.duration, m.bytes, m.retries, m.unknownHost,
+	m.Registry.MustRegister(m.requests, m.duration, m.bytes, m.retries, m.unknownHost, m.RefusedConns,
 		m.TableVersion, m.TableApps, m.TableBuild)
 	return m
 }

@@ -26,6 +26,11 @@ type Config struct {
 	// BodyReadTimeout is the longest wait for the next bytes of a request
 	// body; 0 means none.
 	BodyReadTimeout time.Duration
+	// MinBodyRate, in bytes per second, is the least average pace of a
+	// request body: the waits for it may add up to BodyReadTimeout plus
+	// the bytes received at this rate, no more. 0 means no such bound;
+	// it applies only with a BodyReadTimeout.
+	MinBodyRate int64
 	// RefusedCooldown is how long an endpoint that refused a connection is
 	// left out of its app's balancer.
 	RefusedCooldown time.Duration

@@ -4,17 +4,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"golang.org/x/term"
 	"io"
 	"maps"
+	"net"
 	"net/url"
 	"os"
 	"os/exec"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"paas/controller"
 )
@@ -387,35 +390,22 @@ several are a command and its arguments, each passed as it is (python3 -c 'print
 }
 
 // runOverSSH runs an attached one-off over the app's SSH endpoint, with a
-// terminal: ssh -t -p PORT git@HOST run APP -- COMMAND. ssh runs directly,
+// terminal: ssh -t -p PORT -- git@HOST run APP -- COMMAND. ssh runs directly,
 // never through a shell.
 func (r *runner) runOverSSH(ctx context.Context, c *controller.Client, app, command string, force bool) error {
 	info, err := c.App(ctx, app)
 	if err != nil {
 		return err
 	}
-	u, err := url.Parse(info.GitURL)
-	if err != nil || u.Scheme != "ssh" || u.Hostname() == "" {
-		return fmt.Errorf("the server gave no usable SSH address for %s (%q)", app, info.GitURL)
-	}
 	ssh := []string{"ssh"}
 	if v := r.env.Getenv("PAAS_SSH_COMMAND"); v != "" {
 		ssh = strings.Fields(v)
 	}
-	t := "-t"
-	if force {
-		t = "-tt"
+	argv, err := sshRunArgs(ssh, info.GitURL, app, command, force)
+	if err != nil {
+		return err
 	}
-	args := append(ssh[1:], t, "-o", "LogLevel=ERROR")
-	if p := u.Port(); p != "" {
-		args = append(args, "-p", p)
-	}
-	userName := "git"
-	if u.User != nil && u.User.Username() != "" {
-		userName = u.User.Username()
-	}
-	args = append(args, userName+"@"+u.Hostname(), "run", app, "--", command)
-	run := exec.CommandContext(ctx, ssh[0], args...)
+	run := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	run.Stdin, run.Stdout, run.Stderr = r.env.Stdin, r.env.Stdout, r.env.Stderr
 	if err := run.Run(); err != nil {
 		var ee *exec.ExitError
@@ -425,6 +415,59 @@ func (r *runner) runOverSSH(ctx context.Context, c *controller.Client, app, comm
 		return fmt.Errorf("ssh: %w", err)
 	}
 	return nil
+}
+
+var (
+	// sshUserPattern is what paas accepts as the user of a server's git
+	// URL: a login name, never an option.
+	sshUserPattern = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._-]{0,31}$`)
+	// sshHostPattern is a DNS name (labels of letters, digits and
+	// hyphens, none starting or ending with a hyphen).
+	sshHostPattern = regexp.MustCompile(`^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$`)
+)
+
+// sshRunArgs builds the argv of the ssh command that runs an attached
+// one-off: ssh [-t|-tt] -o LogLevel=ERROR [-p PORT] -- USER@HOST run APP --
+// COMMAND. gitURL comes from the server, which the CLI does not trust with
+// its own machine: its user, host and port must be plain names and a
+// number, else the run is refused before ssh starts (a user such as
+// "-oProxyCommand=..." would otherwise be an option to ssh, which runs it
+// locally). "--" ends ssh's options before the destination all the same.
+func sshRunArgs(ssh []string, gitURL, app, command string, force bool) ([]string, error) {
+	if len(ssh) == 0 {
+		return nil, errors.New("PAAS_SSH_COMMAND names no command")
+	}
+	u, err := url.Parse(gitURL)
+	if err != nil || u.Scheme != "ssh" || u.Hostname() == "" || u.Opaque != "" {
+		return nil, fmt.Errorf("the server gave no usable SSH address for %s (%q)", app, gitURL)
+	}
+	host := u.Hostname()
+	if !sshHostPattern.MatchString(host) && net.ParseIP(host) == nil {
+		return nil, fmt.Errorf("the server's SSH address for %s has an invalid host name %q: refusing to run ssh", app, host)
+	}
+	userName := "git"
+	if u.User != nil {
+		if _, hasPassword := u.User.Password(); hasPassword || !sshUserPattern.MatchString(u.User.Username()) {
+			return nil, fmt.Errorf("the server's SSH address for %s has an invalid user name %q: refusing to run ssh", app, u.User.Username())
+		}
+		userName = u.User.Username()
+	}
+	if err := controller.ValidateAppName(app); err != nil {
+		return nil, err
+	}
+	t := "-t"
+	if force {
+		t = "-tt"
+	}
+	args := append(slices.Clip(ssh), t, "-o", "LogLevel=ERROR")
+	if p := u.Port(); p != "" {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 1 || n > 65535 || strconv.Itoa(n) != p {
+			return nil, fmt.Errorf("the server's SSH address for %s has an invalid port %q: refusing to run ssh", app, p)
+		}
+		args = append(args, "-p", p)
+	}
+	return append(args, "--", userName+"@"+host, "run", app, "--", command), nil
 }
 
 // limitsCommand is paas limits:set web=512M [--cpu 0.5], as Deis has it:

@@ -103,22 +103,49 @@ func (e *edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // behind, lines are dropped and counted.
 type accessLog struct {
 	dir     string
-	ch      chan router.AccessEntry
+	ch      chan accessItem
 	dropped atomic.Int64
 	files   map[string]*os.File // owned by run
 }
 
+// accessItem is a line to write, or an app whose file to remove.
+type accessItem struct {
+	e      router.AccessEntry
+	forget string        // an app destroyed: close and remove its file
+	done   chan struct{} // closed when forget is done
+}
+
 func newAccessLog(dir string) *accessLog {
-	return &accessLog{dir: dir, ch: make(chan router.AccessEntry, 10000), files: map[string]*os.File{}}
+	return &accessLog{dir: dir, ch: make(chan accessItem, 10000), files: map[string]*os.File{}}
 }
 
 func (l *accessLog) add(e router.AccessEntry) {
 	select {
-	case l.ch <- e:
+	case l.ch <- accessItem{e: e}:
 	default:
 		l.dropped.Add(1)
 	}
 }
+
+// forget closes and removes a destroyed app's access log, after the lines
+// queued before it are written: none of them reaches a later app of the
+// same name. It waits until that is done or ctx ends.
+func (l *accessLog) forget(ctx context.Context, app string) error {
+	it := accessItem{forget: app, done: make(chan struct{})}
+	select {
+	case l.ch <- it:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-it.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (l *accessLog) path(app string) string { return filepath.Join(l.dir, app+".router.log") }
 
 func (l *accessLog) run(ctx context.Context) {
 	defer func() {
@@ -127,25 +154,38 @@ func (l *accessLog) run(ctx context.Context) {
 		}
 	}()
 	for {
+		var it accessItem
 		select {
 		case <-ctx.Done():
 			return
-		case e := <-l.ch:
-			if controller.ValidateAppName(e.App) != nil {
+		case it = <-l.ch:
+		}
+		if it.forget != "" {
+			if f := l.files[it.forget]; f != nil {
+				f.Close()
+				delete(l.files, it.forget)
+			}
+			if controller.ValidateAppName(it.forget) == nil {
+				_ = os.Remove(l.path(it.forget))
+			}
+			close(it.done)
+			continue
+		}
+		e := it.e
+		if controller.ValidateAppName(e.App) != nil {
+			continue
+		}
+		f := l.files[e.App]
+		if f == nil {
+			var err error
+			f, err = os.OpenFile(l.path(e.App), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+			if err != nil {
 				continue
 			}
-			f := l.files[e.App]
-			if f == nil {
-				var err error
-				f, err = os.OpenFile(filepath.Join(l.dir, e.App+".router.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
-				if err != nil {
-					continue
-				}
-				l.files[e.App] = f
-			}
-			fmt.Fprintf(f, "%s stdout at=info method=%s path=%q host=%s instance=%s status=%d bytes=%d duration=%s request_id=%s fwd=%s\n",
-				e.Time.UTC().Format(time.RFC3339Nano), e.Method, e.Path, e.Host, e.Instance, e.Status, e.Bytes,
-				e.Duration.Round(time.Microsecond), e.RequestID, e.RemoteAddr)
+			l.files[e.App] = f
 		}
+		fmt.Fprintf(f, "%s stdout at=info method=%s path=%q host=%s instance=%s status=%d bytes=%d duration=%s request_id=%s fwd=%s\n",
+			e.Time.UTC().Format(time.RFC3339Nano), e.Method, e.Path, e.Host, e.Instance, e.Status, e.Bytes,
+			e.Duration.Round(time.Microsecond), e.RequestID, e.RemoteAddr)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -25,6 +26,7 @@ func RouterCommand(lookupEnv func(string) (string, bool)) *cobra.Command {
 		controllerURL, token, listen, tlsListen, metricsListen, baseDomain string
 		acmeDirectory, acmeEmail, acmeCAFile, acmeCache, apiHostList       string
 		logLevel, logFormat                                                string
+		maxConnsPerClient, minBodyRate                                     int64
 	)
 	cmd := &cobra.Command{
 		Use:   "router",
@@ -40,6 +42,15 @@ func RouterCommand(lookupEnv func(string) (string, bool)) *cobra.Command {
 					if v, ok := lookupEnv(envName("router-" + flag)); ok {
 						*dst = v
 					}
+				}
+			}
+			for flag, dst := range map[string]*int64{"min-body-rate": &minBodyRate, "max-conns-per-client": &maxConnsPerClient} {
+				if v, ok := lookupEnv(envName("router-" + flag)); ok && !cmd.Flags().Lookup(flag).Changed {
+					n, err := strconv.ParseInt(v, 10, 64)
+					if err != nil {
+						return fmt.Errorf("%s: %q is not a number", envName("router-"+flag), v)
+					}
+					*dst = n
 				}
 			}
 			if token == "" {
@@ -60,7 +71,7 @@ func RouterCommand(lookupEnv func(string) (string, bool)) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			rtr, err := router.New(router.Options{BaseDomain: baseDomain, APIHosts: apiHosts, Logger: log, ACME: acme, AccessLog: func(e router.AccessEntry) {
+			rtr, err := router.New(router.Options{BaseDomain: baseDomain, APIHosts: apiHosts, Logger: log, ACME: acme, MaxConnsPerClient: int(maxConnsPerClient), MinBodyRate: minBodyRate, AccessLog: func(e router.AccessEntry) {
 				log.Info("request", "app", e.App, "instance", e.Instance, "method", e.Method, "path", e.Path, "status", e.Status,
 					"bytes", e.Bytes, "duration", e.Duration, "request_id", e.RequestID)
 			}})
@@ -113,6 +124,8 @@ func RouterCommand(lookupEnv func(string) (string, bool)) *cobra.Command {
 	fs.StringVar(&acmeEmail, "acme-email", "", "contact address for the ACME account [env PAAS_ROUTER_ACME_EMAIL]")
 	fs.StringVar(&acmeCAFile, "acme-ca-file", "", "PEM roots to trust for the ACME server's own HTTPS; empty for the system's [env PAAS_ROUTER_ACME_CA_FILE]")
 	fs.StringVar(&acmeCache, "acme-cache", "/var/lib/paas/router-acme", "directory for the ACME account key and certificates [env PAAS_ROUTER_ACME_CACHE]")
+	fs.Int64Var(&maxConnsPerClient, "max-conns-per-client", 256, "connections one client address may hold open at once; over it: 429 and close; -1 for no limit [env PAAS_ROUTER_MAX_CONNS_PER_CLIENT]")
+	fs.Int64Var(&minBodyRate, "min-body-rate", 500, "least average pace of a request body, in bytes per second, past the first 60 s of waiting for it; -1 for none [env PAAS_ROUTER_MIN_BODY_RATE]")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	return cmd

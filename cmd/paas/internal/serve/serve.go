@@ -81,6 +81,10 @@ func Run(ctx context.Context, s Settings, out, logw io.Writer) error {
 		return fmt.Errorf("--api-hosts: %w", err)
 	}
 	log.Info("the API's own host names: no app may take them", "api_hosts", strings.Join(apiHosts, ","))
+	metricsToken, err := s.metricsToken()
+	if err != nil {
+		return err
+	}
 
 	ln, err := net.Listen("tcp", s.Listen)
 	if err != nil {
@@ -150,6 +154,7 @@ func Run(ctx context.Context, s Settings, out, logw io.Writer) error {
 
 	var ctl *server.Controller
 	var git *gitreceive.Server
+	access := newAccessLog(logDir)
 	health := func(ctx context.Context) controller.Health {
 		ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		defer cancel()
@@ -185,9 +190,15 @@ func Run(ctx context.Context, s Settings, out, logw io.Writer) error {
 		Runtime:             runner,
 		Scheduler:           server.SchedulerOptions{HealthTimeout: s.HealthTimeout},
 		TrustForwardedProto: s.TrustForwardedProto,
+		MetricsToken:        metricsToken,
 		LogDir:              logDir,
 		Builder:             build,
 		AppDestroyed: func(app string) {
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			if err := access.forget(fctx, app); err != nil {
+				log.Warn("cannot remove the access log of a destroyed app", "app", app, "err", err)
+			}
+			cancel()
 			if ba, ok := build.(builderAdapter); ok {
 				if _, err := ba.Prune(context.WithoutCancel(ctx), app, nil); err != nil {
 					log.Warn("cannot remove the images of a destroyed app", "app", app, "err", err)
@@ -237,8 +248,8 @@ func Run(ctx context.Context, s Settings, out, logw io.Writer) error {
 	}
 	cancel()
 
-	access := newAccessLog(logDir)
-	ropts := router.Options{BaseDomain: s.BaseDomain, APIHosts: apiHosts, Logger: log.With("component", "router"), AccessLog: access.add, ShutdownTimeout: s.ShutdownTimeout}
+	ropts := router.Options{BaseDomain: s.BaseDomain, APIHosts: apiHosts, Logger: log.With("component", "router"), AccessLog: access.add, ShutdownTimeout: s.ShutdownTimeout,
+		MaxConnsPerClient: s.MaxConnsPerClient, MinBodyRate: s.MinBodyRate}
 	if ropts.ACME, err = acmeOptions(s.ACMEDirectory, s.ACMEEmail, s.ACMECAFile, filepath.Join(s.DataDir, "acme")); err != nil {
 		return err
 	}
@@ -246,13 +257,7 @@ func Run(ctx context.Context, s Settings, out, logw io.Writer) error {
 	if err != nil {
 		return err
 	}
-	ctl.SetMetrics(rtr) // the dashboard's request charts
-	api := http.NewServeMux()
-	api.Handle("/v1/", ctl.Handler())
-	api.Handle("/healthz", ctl.Handler())
-	api.Handle("/", web.Handler(web.Options{Sessions: ctl}))
-	api.Handle("GET /metrics", rtr.MetricsHandler())
-	front := newEdge(s.BaseDomain, apiHosts, rtr, api)
+	front := newEdge(s.BaseDomain, apiHosts, rtr, apiMux(ctl, rtr))
 
 	// No whole-request read or write timeout: app responses may stream
 	// (SSE, websockets, long downloads). The router bounds slow request
@@ -281,7 +286,7 @@ func Run(ctx context.Context, s Settings, out, logw io.Writer) error {
 	if tlsSrv != nil {
 		g.Go(func() error {
 			log.Info("listening for HTTPS", "addr", tlsLn.Addr().String())
-			if err := tlsSrv.ServeTLS(tlsLn, "", ""); !errors.Is(err, http.ErrServerClosed) {
+			if err := tlsSrv.ServeTLS(rtr.LimitListener(tlsLn), "", ""); !errors.Is(err, http.ErrServerClosed) {
 				return err
 			}
 			return nil
@@ -310,6 +315,20 @@ func Run(ctx context.Context, s Settings, out, logw io.Writer) error {
 	})
 	g.Go(func() error { return ctl.Run(gctx) })
 	return g.Wait()
+}
+
+// apiMux serves what is not app traffic: the API, /healthz, /metrics (to
+// admins and the metrics token only: it names every app) and the
+// dashboard.
+func apiMux(ctl *server.Controller, rtr *router.Router) *http.ServeMux {
+	ctl.SetMetrics(rtr)                     // the dashboard's request charts
+	ctl.SetPrometheus(rtr.MetricsHandler()) // GET /metrics
+	api := http.NewServeMux()
+	api.Handle("/v1/", ctl.Handler())
+	api.Handle("/healthz", ctl.Handler())
+	api.Handle("GET /metrics", ctl.Handler())
+	api.Handle("/", web.Handler(web.Options{Sessions: ctl}))
+	return api
 }
 
 // webURL is an app's default URL: the base domain at the HTTP port.

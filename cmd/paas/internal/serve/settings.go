@@ -46,6 +46,12 @@ type Settings struct {
 	NPMRegistry  string
 	PipIndexURL  string
 	CABundle     string
+	// MetricsTokenFile holds the bearer token that may read /metrics.
+	MetricsTokenFile string
+	// MaxConnsPerClient and MinBodyRate are the router's limits of the
+	// same names; 0 is the router's default, negative none.
+	MaxConnsPerClient int
+	MinBodyRate       int64
 	// TrustForwardedProto: behind a proxy that terminates TLS, believe its
 	// X-Forwarded-Proto (dashboard cookies get Secure).
 	TrustForwardedProto bool
@@ -83,6 +89,9 @@ func (s *Settings) register(fs *pflag.FlagSet) {
 	fs.StringVar(&s.PipIndexURL, "pip-index-url", "", "Python package index for the Python buildpack (default: PIP_INDEX_URL of the server's environment, else the host's pip config)")
 	fs.BoolVar(&s.TrustForwardedProto, "trust-forwarded-proto", false, "behind a TLS-terminating proxy: believe its X-Forwarded-Proto (dashboard session cookies are then marked Secure); only if clients cannot reach paas directly")
 	fs.StringVar(&s.CABundle, "ca-bundle", "/etc/ssl/certs/ca-certificates.crt", "host CA certificates given to buildpacks (for proxies that re-sign TLS); empty for the stack's own")
+	fs.StringVar(&s.MetricsTokenFile, "metrics-token-file", "", "file holding a bearer token (at least 32 characters) that may read /metrics, for Prometheus; admins' API tokens may read it too; empty for admins only")
+	fs.IntVar(&s.MaxConnsPerClient, "max-conns-per-client", 256, "connections one client address may hold open at once (apps and the API together); over it: 429 and close; -1 for no limit")
+	fs.Int64Var(&s.MinBodyRate, "min-body-rate", 500, "least average pace of a request body, in bytes per second, past the first 60 s of waiting for it; slower clients get 408; -1 for none")
 	fs.StringVar(&s.CNIPluginDir, "cni-plugin-dir", "/usr/lib/cni", "directory of the CNI plugins (bridge, host-local, loopback)")
 	fs.DurationVar(&s.StopGrace, "stop-grace", 30*time.Second, "time between SIGTERM and SIGKILL when an instance stops")
 	fs.DurationVar(&s.HealthTimeout, "health-timeout", 60*time.Second, "how long a new web instance has to listen on $PORT")
@@ -236,4 +245,24 @@ func (s *Settings) DeriveAPIHosts(hostname func() (string, error)) ([]string, er
 		}
 	}
 	return controller.ParseAPIHosts(out)
+}
+
+// minMetricsToken is the shortest metrics token accepted, in bytes.
+const minMetricsToken = 32
+
+// metricsToken reads the metrics token from MetricsTokenFile: "" if none is
+// set, an error if the file cannot be read or the token is too short.
+func (s *Settings) metricsToken() (string, error) {
+	if s.MetricsTokenFile == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(s.MetricsTokenFile)
+	if err != nil {
+		return "", fmt.Errorf("metrics token: %w", err)
+	}
+	tok := strings.TrimSpace(string(b))
+	if len(tok) < minMetricsToken || strings.ContainsAny(tok, " \t\r\n") {
+		return "", fmt.Errorf("metrics token in %s: want one word of at least %d characters (e.g. openssl rand -hex 32)", s.MetricsTokenFile, minMetricsToken)
+	}
+	return tok, nil
 }
