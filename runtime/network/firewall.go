@@ -166,7 +166,8 @@ func (f *firewall) ensure() error {
 }
 
 // sweep removes the port chains whose veth no longer exists: attachments
-// that were never detached (paas was killed, the namespace went).
+// that were never detached (paas was killed, the namespace went), and
+// group members and groups that no port chain stands for.
 func (f *firewall) sweep(c *nftables.Conn) error {
 	notes, err := f.ports(c)
 	if err != nil {
@@ -180,8 +181,53 @@ func (f *firewall) sweep(c *nftables.Conn) error {
 		if err := f.remove(c, chain, n); err != nil {
 			errs = append(errs, err)
 		}
+		delete(notes, chain)
 	}
-	return errors.Join(errs...)
+	return errors.Join(append(errs, f.prune(c, notes))...)
+}
+
+// prune removes the group members that no port chain in notes stands for
+// (a kernel may delete a netdev chain with its device), and empty groups.
+func (f *firewall) prune(c *nftables.Conn, notes map[string]portNote) error {
+	sets, err := c.GetSets(f.netdev())
+	if err != nil {
+		return fmt.Errorf("nftables: sets of %s: %w", f.tableName(), err)
+	}
+	live := map[string]bool{}
+	for _, n := range notes {
+		mac, _ := net.ParseMAC(n.MAC)
+		if ip := net.ParseIP(n.IP).To4(); len(mac) == 6 && ip != nil {
+			live[n.Set+"/"+string(memberKey(mac, ip))] = true
+		}
+	}
+	for _, s := range sets {
+		if !strings.HasPrefix(s.Name, "app-") {
+			continue
+		}
+		set := f.groupSet(s.Name)
+		els, err := c.GetSetElements(set)
+		if err != nil {
+			return fmt.Errorf("nftables: elements of %s: %w", s.Name, err)
+		}
+		var stale []nftables.SetElement
+		for _, e := range els {
+			if !live[s.Name+"/"+string(e.Key)] {
+				stale = append(stale, nftables.SetElement{Key: e.Key})
+			}
+		}
+		if len(stale) > 0 {
+			if err := c.SetDeleteElements(set, stale); err != nil {
+				return err
+			}
+		}
+		if len(stale) == len(els) {
+			c.DelSet(set)
+		}
+		if err := c.Flush(); err != nil && !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.EBUSY) {
+			return fmt.Errorf("nftables: prune %s: %w", s.Name, err)
+		}
+	}
+	return nil
 }
 
 // ports reads the port chains of the netdev table and their notes.
@@ -263,7 +309,13 @@ func (f *firewall) detach(id string) error {
 	name := chainName(id)
 	rules, err := c.GetRules(f.netdev(), &nftables.Chain{Name: name, Table: f.netdev()})
 	if errors.Is(err, unix.ENOENT) {
-		return nil
+		// Gone already, maybe with its device: its group membership
+		// may be left.
+		notes, err := f.ports(c)
+		if err != nil {
+			return err
+		}
+		return f.prune(c, notes)
 	} else if err != nil {
 		return fmt.Errorf("nftables: rules of %s: %w", name, err)
 	}

@@ -9,12 +9,14 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"sort"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/containerd/containerd/v2/pkg/netns"
 	cnins "github.com/containernetworking/plugins/pkg/ns"
+	"github.com/google/nftables"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
@@ -378,4 +380,79 @@ func sendARPReply(l netlink.Link, dst net.HardwareAddr, ip, target net.IP) error
 	sa := &unix.SockaddrLinklayer{Protocol: 0x0608, Ifindex: l.Attrs().Index, Halen: 6}
 	copy(sa.Addr[:], dst)
 	return unix.Sendto(fd, f, 0, sa)
+}
+
+// TestRulesConverge: a second New on the same network (paas server
+// restarted, even after SIGKILL) leaves one copy of every rule, and
+// removes what is left of attachments whose veth went while nobody was
+// there to detach them: the port chain, the group member, the group.
+// Detach and DeleteBridge leave nothing of paas's in nftables.
+func TestRulesConverge(t *testing.T) {
+	n := testNetwork(t)
+	ctx := context.Background()
+	var atts []Attachment
+	for _, c := range []struct{ id, group string }{{"shop-1", "shop"}, {"shop-2", "shop"}, {"blog-1", "blog"}} {
+		a, err := n.Attach(ctx, c.id, map[string]string{GroupLabel: c.group})
+		if err != nil {
+			t.Fatal(err)
+		}
+		atts = append(atts, a)
+	}
+	restart := func() Rules {
+		t.Helper()
+		n2, err := New(n.cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n2.Rules()
+	}
+	check := func(what string, r Rules, ports int, groups ...string) {
+		t.Helper()
+		sort.Strings(groups)
+		want := Rules{Table: "paas-" + n.Bridge(), Input: inputRules, Forward: fwdRules, Ports: ports, Groups: groups}
+		if fmt.Sprint(r) != fmt.Sprint(want) {
+			t.Errorf("%s: Rules() = %+v, want %+v", what, r, want)
+		}
+	}
+	check("attached", n.Rules(), 3, GroupSet("blog"), GroupSet("shop"))
+	check("restarted", restart(), 3, GroupSet("blog"), GroupSet("shop"))
+	check("restarted twice", restart(), 3, GroupSet("blog"), GroupSet("shop"))
+	// The veths of shop-2 and blog-1 go while paas is down.
+	for _, a := range atts[1:] {
+		if err := inNS(t, a.NetNSPath, func() error {
+			links, err := netlink.LinkList()
+			for _, l := range links {
+				if l.Attrs().Name != "lo" {
+					err = errors.Join(err, netlink.LinkDel(l))
+				}
+			}
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("with two veths gone, before the restart: %+v", n.Rules())
+	check("restarted after two veths went", restart(), 1, GroupSet("shop"))
+	for _, a := range atts {
+		if err := n.Detach(ctx, a.ID, a.NetNSPath); err != nil {
+			t.Errorf("Detach(%s) = %v", a.ID, err)
+		}
+	}
+	check("detached", n.Rules(), 0)
+	if err := n.DeleteBridge(); err != nil {
+		t.Fatal(err)
+	}
+	out, err := nftables.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tables, err := out.ListTables()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tb := range tables {
+		if tb.Name == "paas-"+n.Bridge() {
+			t.Errorf("after DeleteBridge, table %s (family %d) is left", tb.Name, tb.Family)
+		}
+	}
 }
