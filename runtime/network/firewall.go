@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	goruntime "runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -429,9 +430,7 @@ func (f *firewall) portRules(mac net.HardwareAddr, ip4 net.IP, set string) [][]e
 	}
 	// Anything else in the subnet is refused; multicast and broadcast
 	// (224.0.0.0/3) dropped.
-	for _, r := range refuse(inPrefix(16, *f.subnet)) {
-		rules = append(rules, r)
-	}
+	rules = append(rules, refuse(inPrefix(16, *f.subnet))...)
 	rules = append(rules, cat(inPrefix(16, net.IPNet{IP: net.IPv4(224, 0, 0, 0).To4(), Mask: net.CIDRMask(3, 32)}), drop))
 	return rules
 }
@@ -496,6 +495,7 @@ func ifname(s string) []byte {
 // Rules describes the isolation rules in effect on the network's bridge.
 type Rules struct {
 	Table       string   // the tables' name, in the inet and netdev families
+	Present     bool     // the inet table exists
 	Input       int      // rules in the inet table's input chain
 	Forward     int      // rules in the inet table's forward chain
 	Ports       int      // attachments with a port chain
@@ -512,13 +512,21 @@ func (f *firewall) describe() Rules {
 		r.Problems = append(r.Problems, err.Error())
 		return r
 	}
+	if _, err := c.ListTableOfFamily(r.Table, nftables.TableFamilyINet); err != nil {
+		r.Problems = append(r.Problems, fmt.Sprintf("no table inet %s: %v", r.Table, err))
+		return r
+	}
+	r.Present = true
 	for _, ch := range []struct {
 		name string
 		want int
 		n    *int
 	}{{"input", inputRules, &r.Input}, {"forward", fwdRules, &r.Forward}} {
 		rules, err := c.GetRules(f.inet(), &nftables.Chain{Name: ch.name, Table: f.inet()})
-		if err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			r.Problems = append(r.Problems, fmt.Sprintf("no chain %s in table inet %s", ch.name, r.Table))
+			continue
+		} else if err != nil {
 			r.Problems = append(r.Problems, fmt.Sprintf("inet %s %s: %v", r.Table, ch.name, err))
 			continue
 		}
@@ -546,4 +554,42 @@ func (f *firewall) describe() Rules {
 	sort.Strings(r.Groups)
 	sort.Strings(r.PortsBroken)
 	return r
+}
+
+// Inspect describes the isolation rules in effect for the network on
+// bridge, without creating anything; Rules.Problems says what is missing
+// (the tables, when no paas server has started on this machine).
+func Inspect(bridge string) Rules {
+	f := &firewall{bridge: bridge}
+	return f.describe()
+}
+
+// Probe checks that the kernel has what the isolation rules need
+// (nf_tables with the inet and netdev families, connection tracking and
+// reject), by loading a sample of them in a network namespace of its own
+// that is thrown away after.
+func Probe() error {
+	errc := make(chan error, 1)
+	go func() {
+		// The thread stays locked: it ends with the goroutine, and the
+		// namespace with it.
+		goruntime.LockOSThread()
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			errc <- fmt.Errorf("new network namespace: %w", err)
+			return
+		}
+		errc <- probe()
+	}()
+	return <-errc
+}
+
+func probe() error {
+	f, err := newFirewall("lo", "10.0.0.0/24")
+	if err != nil {
+		return err
+	}
+	if err := f.ensure(); err != nil {
+		return err
+	}
+	return f.attach("probe", "probe", "lo", net.HardwareAddr{2, 0, 0, 0, 0, 1}, net.IPv4(10, 0, 0, 2))
 }

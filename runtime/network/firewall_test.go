@@ -14,11 +14,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/containerd/containerd/v2/pkg/netns"
 	cnins "github.com/containernetworking/plugins/pkg/ns"
 	"github.com/google/nftables"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"paas/internal/testenv"
 )
 
 // inNS runs fn on a thread in the network namespace at path; sockets fn
@@ -49,90 +50,6 @@ func dialFrom(t *testing.T, path, src, dst string) error {
 		}
 		return err
 	})
-}
-
-// outside is a network namespace that stands in for the internet: a veth
-// to the host with 10.230.0.2/30 and 169.254.169.254/32 (routed to it from
-// the host), and a TCP listener on port 80 of both. Nothing leaves the
-// machine.
-func outside(t *testing.T) (addr string) {
-	t.Helper()
-	ns, err := netns.NewNetNS(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	host := fmt.Sprintf("ptsti%d", os.Getpid()%100000)
-	la := netlink.NewLinkAttrs()
-	la.Name = host
-	if err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: la, PeerName: host + "p"}); err != nil {
-		t.Fatal(err)
-	}
-	metadata := &net.IPNet{IP: net.IPv4(169, 254, 169, 254), Mask: net.CIDRMask(32, 32)}
-	t.Cleanup(func() {
-		if l, err := netlink.LinkByName(host); err == nil {
-			_ = netlink.LinkDel(l)
-		}
-		_ = ns.Remove()
-	})
-	peer, err := netlink.LinkByName(host + "p")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fd, err := os.Open(ns.GetPath())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fd.Close()
-	if err := netlink.LinkSetNsFd(peer, int(fd.Fd())); err != nil {
-		t.Fatal(err)
-	}
-	hl, _ := netlink.LinkByName(host)
-	addr4 := func(s string) *netlink.Addr { a, _ := netlink.ParseAddr(s); return a }
-	if err := netlink.AddrAdd(hl, addr4("10.230.0.1/30")); err != nil {
-		t.Fatal(err)
-	}
-	if err := netlink.LinkSetUp(hl); err != nil {
-		t.Fatal(err)
-	}
-	if err := netlink.RouteAdd(&netlink.Route{Dst: metadata, Gw: net.IPv4(10, 230, 0, 2), LinkIndex: hl.Attrs().Index}); err != nil {
-		t.Fatal(err)
-	}
-	var ln net.Listener
-	err = inNS(t, ns.GetPath(), func() error {
-		p, err := netlink.LinkByName(host + "p")
-		if err != nil {
-			return err
-		}
-		for _, a := range []string{"10.230.0.2/30", "169.254.169.254/32"} {
-			if err := netlink.AddrAdd(p, addr4(a)); err != nil {
-				return err
-			}
-		}
-		if err := netlink.LinkSetUp(p); err != nil {
-			return err
-		}
-		lo, _ := netlink.LinkByName("lo")
-		_ = netlink.LinkSetUp(lo)
-		if err := netlink.RouteAdd(&netlink.Route{Dst: &net.IPNet{IP: net.IPv4zero, Mask: net.CIDRMask(0, 32)}, Gw: net.IPv4(10, 230, 0, 1)}); err != nil {
-			return err
-		}
-		ln, err = net.Listen("tcp", ":80")
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	t.Cleanup(func() { ln.Close() })
-	return "10.230.0.2:80"
 }
 
 // listenHost opens a TCP listener on the host at ip, as paas's API or SSH
@@ -167,7 +84,7 @@ func TestIsolation(t *testing.T) {
 	n := testNetwork(t)
 	b := testNetworkOn(t, fmt.Sprintf("ptsto%d", os.Getpid()%100000), "10.229.0.0/24")
 	ctx := context.Background()
-	internet := outside(t)
+	internet := testenv.Outside(t, fmt.Sprintf("ptsti%d", os.Getpid()%100000), 0)
 	attach := func(nw *Network, id string, labels map[string]string) Attachment {
 		a, err := nw.Attach(ctx, id, labels)
 		if err != nil {
@@ -409,7 +326,7 @@ func TestRulesConverge(t *testing.T) {
 	check := func(what string, r Rules, ports int, groups ...string) {
 		t.Helper()
 		sort.Strings(groups)
-		want := Rules{Table: "paas-" + n.Bridge(), Input: inputRules, Forward: fwdRules, Ports: ports, Groups: groups}
+		want := Rules{Table: "paas-" + n.Bridge(), Present: true, Input: inputRules, Forward: fwdRules, Ports: ports, Groups: groups}
 		if fmt.Sprint(r) != fmt.Sprint(want) {
 			t.Errorf("%s: Rules() = %+v, want %+v", what, r, want)
 		}
