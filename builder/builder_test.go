@@ -434,7 +434,7 @@ func TestRunHasNetwork(t *testing.T) {
 			t.Errorf("delete bridge %s: %v", bridge, err)
 		}
 	})
-	internet := testenv.Outside(t, fmt.Sprintf("ptstk%d", os.Getpid()%100000), 2)
+	internet := testenv.Outside(t, fmt.Sprintf("ptstk%d", os.Getpid()%100000), 2, nil)
 	b, err := builder.New(builder.Options{Address: testenv.Containerd(t), Namespace: ns, Network: netw})
 	if err != nil {
 		t.Fatal(err)

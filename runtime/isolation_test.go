@@ -21,7 +21,7 @@ import (
 func TestInstancesIsolated(t *testing.T) {
 	r := newTestRuntime(t)
 	ctx := context.Background()
-	internet := testenv.Outside(t, fmt.Sprintf("ptstj%d", os.Getpid()%100000), 1)
+	internet := testenv.Outside(t, fmt.Sprintf("ptstj%d", os.Getpid()%100000), 1, nil)
 	serve := `mkdir -p /tmp/w && echo "$PAAS_APP $PAAS_PROCESS" > /tmp/w/index.html && exec httpd -f -p $PORT -h /tmp/w`
 	start := func(app string, number int) Instance {
 		t.Helper()

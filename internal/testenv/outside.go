@@ -3,6 +3,7 @@ package testenv
 import (
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"runtime"
 	"testing"
@@ -18,9 +19,11 @@ import (
 // host's side and 10.230.n.2/30 and 169.254.169.254/32 on the far side
 // (the host routes the metadata address there, with metric 1000+n so
 // that two such namespaces can exist at once), and a TCP listener on port
-// 80 of both, which accepts and closes. It returns "10.230.n.2:80" and
-// removes everything at the end of the test.
-func Outside(t testing.TB, link string, n int) string {
+// 80 of both, which serves handler over HTTP (nil: accepts and closes).
+// It returns "10.230.n.2:80" and removes everything at the end of the
+// test. Traffic from paas's networks arrives masqueraded, from
+// 10.230.n.1.
+func Outside(t testing.TB, link string, n int, handler http.Handler) string {
 	t.Helper()
 	Root(t)
 	ns, err := netns.NewNetNS(t.TempDir())
@@ -97,15 +100,21 @@ func Outside(t testing.TB, link string, n int) string {
 	if err := <-errc; err != nil {
 		t.Fatalf("outside namespace: %v", err)
 	}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
+	if handler != nil {
+		srv := &http.Server{Handler: handler}
+		go srv.Serve(ln)
+		t.Cleanup(func() { srv.Close() })
+	} else {
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				c.Close()
 			}
-			c.Close()
-		}
-	}()
-	t.Cleanup(func() { ln.Close() })
+		}()
+		t.Cleanup(func() { ln.Close() })
+	}
 	return fmt.Sprintf("%s:80", far)
 }

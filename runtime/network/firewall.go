@@ -329,23 +329,29 @@ func (f *firewall) detach(id string) error {
 
 func (f *firewall) remove(c *nftables.Conn, chain string, n portNote) error {
 	t := f.netdev()
-	c.DelChain(&nftables.Chain{Name: chain, Table: t})
-	if err := c.Flush(); err != nil && !errors.Is(err, unix.ENOENT) {
-		return fmt.Errorf("nftables: delete chain %s: %w", chain, err)
-	}
-	if n.Set == "" {
-		return nil
-	}
 	set := f.groupSet(n.Set)
 	mac, _ := net.ParseMAC(n.MAC)
 	ip := net.ParseIP(n.IP).To4()
-	if len(mac) == 6 && ip != nil {
+	member := n.Set != "" && len(mac) == 6 && ip != nil
+	// One transaction for the chain and the membership; if the member
+	// is gone already (the batch fails as a whole), the chain alone.
+	c.DelChain(&nftables.Chain{Name: chain, Table: t})
+	if member {
 		if err := c.SetDeleteElements(set, []nftables.SetElement{{Key: memberKey(mac, ip)}}); err != nil {
 			return err
 		}
-		if err := c.Flush(); err != nil && !errors.Is(err, unix.ENOENT) {
-			return fmt.Errorf("nftables: leave %s: %w", n.Set, err)
+	}
+	if err := c.Flush(); err != nil {
+		if !errors.Is(err, unix.ENOENT) {
+			return fmt.Errorf("nftables: delete chain %s: %w", chain, err)
 		}
+		c.DelChain(&nftables.Chain{Name: chain, Table: t})
+		if err := c.Flush(); err != nil && !errors.Is(err, unix.ENOENT) {
+			return fmt.Errorf("nftables: delete chain %s: %w", chain, err)
+		}
+	}
+	if n.Set == "" {
+		return nil
 	}
 	// The group's last member takes its set along (the app is gone from
 	// this network). A set still in use by a rule is kept.
@@ -358,7 +364,7 @@ func (f *firewall) remove(c *nftables.Conn, chain string, n portNote) error {
 	return nil
 }
 
-// remove deletes both tables, for DeleteBridge.
+// deleteTables deletes both tables, for DeleteBridge.
 func (f *firewall) deleteTables() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -84,7 +84,7 @@ func TestIsolation(t *testing.T) {
 	n := testNetwork(t)
 	b := testNetworkOn(t, fmt.Sprintf("ptsto%d", os.Getpid()%100000), "10.229.0.0/24")
 	ctx := context.Background()
-	internet := testenv.Outside(t, fmt.Sprintf("ptsti%d", os.Getpid()%100000), 0)
+	internet := testenv.Outside(t, fmt.Sprintf("ptsti%d", os.Getpid()%100000), 0, nil)
 	attach := func(nw *Network, id string, labels map[string]string) Attachment {
 		a, err := nw.Attach(ctx, id, labels)
 		if err != nil {
