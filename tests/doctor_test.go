@@ -34,7 +34,9 @@ func TestDoctor(t *testing.T) {
 }
 
 // TestDoctorListsIsolation: with a server running two instances of an
-// app, paas doctor lists the network rules in effect on both networks.
+// app, paas doctor lists the network rules in effect on both networks;
+// after a kill -9 of the server and a restart, the same rules, once;
+// once the app is destroyed, none of its own.
 func TestDoctorListsIsolation(t *testing.T) {
 	r := newAppRig(t)
 	mustCLI(t, r.admin, "apps:create", "shop")
@@ -55,16 +57,27 @@ func TestDoctorListsIsolation(t *testing.T) {
 	})
 	args := []string{"doctor", "--config=", "--containerd", r.s.containerd, "--namespace", r.ns,
 		"--data-dir", filepath.Join(t.TempDir(), "data"), "--listen", "127.0.0.1:0", "--ssh-listen", "127.0.0.1:0"}
-	stdout, _, _ := runCLI(t, r.admin, cliOptions{}, append(args, r.s.args...)...)
 	bridge, build := flagValue(r.s.args, "--bridge"), flagValue(r.s.args, "--build-bridge")
-	for _, want := range []string{
-		fmt.Sprintf("[ok  ] isolation    tables inet and netdev paas-%s: input 3 rules (the host refuses what comes through the bridge but replies), forward 4 (link-local and routed-in refused), 2 containers bound to their veth (MAC, IPv4; nothing but their app's instances in the subnet), 1 app groups", bridge),
-		fmt.Sprintf("[ok  ] build isol.  tables inet and netdev paas-%s: input 3 rules", build),
-	} {
-		if !strings.Contains(stdout, want) {
-			t.Errorf("paas doctor output lacks %q:\n%s", want, stdout)
+	check := func(when string, containers, groups int) {
+		t.Helper()
+		stdout, _, _ := runCLI(t, r.admin, cliOptions{}, append(args, r.s.args...)...)
+		for _, want := range []string{
+			fmt.Sprintf("[ok  ] isolation    tables inet and netdev paas-%s: input 3 rules (the host refuses what comes through the bridge but replies), forward 4 (link-local and routed-in refused), %d containers bound to their veth (MAC, IPv4; nothing but their app's instances in the subnet), %d app groups", bridge, containers, groups),
+			fmt.Sprintf("[ok  ] build isol.  tables inet and netdev paas-%s: input 3 rules", build),
+		} {
+			if !strings.Contains(stdout, want) {
+				t.Errorf("%s, paas doctor output lacks %q:\n%s", when, want, stdout)
+			}
 		}
 	}
+	check("running", 2, 1)
+	r.s.kill9(t)
+	r.s = restartServer(t, r.s, r.s.dataDir, r.ns)
+	login(t, r.s, r.admin, "admin", r.token)
+	time.Sleep(2 * time.Second) // a reconcile or two
+	check("after kill -9 and a restart", 2, 1)
+	r.destroy(t, "shop") // before the restarted server's clean-up stops it
+	check("after the app was destroyed", 0, 0)
 }
 
 func flagValue(args []string, name string) string {
