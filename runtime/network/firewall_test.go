@@ -109,6 +109,10 @@ func TestIsolation(t *testing.T) {
 	at := func(a Attachment) string { return net.JoinHostPort(a.IP.String(), "8080") }
 
 	refused := syscall.ECONNREFUSED
+	timedOut := func(err error) bool {
+		var ne net.Error
+		return errors.As(err, &ne) && ne.Timeout()
+	}
 	for _, c := range []struct {
 		name string
 		from Attachment
@@ -139,6 +143,22 @@ func TestIsolation(t *testing.T) {
 		case c.want != nil && !errors.Is(err, c.want):
 			t.Errorf("%s (%s): %v, want %v", c.name, c.to, err, c.want)
 		}
+	}
+	// IPv6: the host's port on every address, through the bridge's
+	// link-local address (which the old code let through). Nothing but
+	// IPv4 and ARP leaves a container: dropped, the dial times out.
+	br, err := netlink.LinkByName(n.Bridge())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ll, err := netlink.AddrList(br, netlink.FAMILY_V6)
+	if err != nil || len(ll) == 0 {
+		t.Fatalf("no IPv6 link-local address on the bridge: %v", err)
+	}
+	_, port, _ := net.SplitHostPort(listenHost(t, "::"))
+	to := net.JoinHostPort(ll[0].IP.String()+"%eth1", port) // go-cni names the container's interface eth1
+	if err := dialFrom(t, a1.NetNSPath, "", to); !timedOut(err) {
+		t.Errorf("instance to the host at %s: %v, want a time-out (dropped)", to, err)
 	}
 	client := &http.Client{Timeout: 3 * time.Second}
 	for _, a := range []Attachment{a1, a2, b1} {
