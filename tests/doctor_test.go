@@ -23,7 +23,8 @@ func TestDoctor(t *testing.T) {
 		"--bridge", "ptstd-none", "--build-bridge", "ptstd-nobuild")
 	for _, want := range []string{"[ok  ] containerd", "[ok  ] cni", "[ok  ] runc", "[FAIL] stacks", "fix: paas stack build",
 		"[ok  ] nftables     nf_tables with inet and netdev families, conntrack and reject",
-		"[warn] isolation    no rules yet (tables inet and netdev paas-ptstd-none): paas server creates them when it starts"} {
+		"[warn] isolation    no rules yet (tables inet and netdev paas-ptstd-none): paas server creates them when it starts",
+		"] resolvers    containers "} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("paas doctor output lacks %q:\n%s", want, stdout)
 		}

@@ -139,6 +139,7 @@ func doctor(ctx context.Context, s Settings) []check {
 	for _, b := range []struct{ name, bridge string }{{"isolation", s.Bridge}, {"build isol.", s.BuildBridge}} {
 		add(isolationCheck(b.name, network.Inspect(b.bridge)))
 	}
+	add(resolverCheck())
 
 	// tools
 	for _, tool := range []struct{ name, pkg, why string }{
@@ -199,6 +200,43 @@ func doctor(ctx context.Context, s Settings) []check {
 		add(check{name: "disk", ok: ok, warn: !ok && free >= 1<<30, info: fmt.Sprintf("%.1f GiB free for %s", float64(free)/(1<<30), s.DataDir), fix: "free some space: images, builds and logs need a few GiB"})
 	}
 	return out
+}
+
+// resolverCheck warns when a name server containers are given is an
+// address of this host: the isolation rules refuse containers the host.
+func resolverCheck() check {
+	tmp, err := os.MkdirTemp("", "paas-doctor-")
+	if err != nil {
+		return check{name: "resolvers", warn: true, info: err.Error()}
+	}
+	defer os.RemoveAll(tmp)
+	f := filepath.Join(tmp, "resolv.conf")
+	if err := network.WriteResolvConf(f); err != nil {
+		return check{name: "resolvers", info: err.Error(), fix: "name a name server that is not on loopback in /etc/resolv.conf"}
+	}
+	b, _ := os.ReadFile(f)
+	local := map[string]bool{}
+	if addrs, err := net.InterfaceAddrs(); err == nil {
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok {
+				local[n.IP.String()] = true
+			}
+		}
+	}
+	var servers, onHost []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) == 2 && f[0] == "nameserver" {
+			servers = append(servers, f[1])
+			if local[f[1]] {
+				onHost = append(onHost, f[1])
+			}
+		}
+	}
+	if len(onHost) > 0 {
+		return check{name: "resolvers", warn: true, info: "containers are given name servers on this host, which they cannot reach: " + strings.Join(onHost, ", "),
+			fix: "point the host's resolver configuration at name servers off this host"}
+	}
+	return check{name: "resolvers", ok: true, info: "containers resolve names with " + strings.Join(servers, ", ") + " (off this host)"}
 }
 
 // isolationCheck reports the isolation rules of one network.
