@@ -44,7 +44,7 @@ import (
 // port chain's first rule carries what Detach needs to undo it, so a
 // paas killed with SIGKILL converges on restart (see sweep).
 
-// Rule counts, reported by Describe and checked by tests.
+// Rule counts, reported by describe and checked by tests.
 const (
 	inputRules = 3
 	fwdRules   = 4
@@ -177,6 +177,15 @@ func (f *firewall) sweep(c *nftables.Conn) error {
 	var errs []error
 	for chain, n := range notes {
 		if _, err := net.InterfaceByName(n.Device); err == nil {
+			// Live: its rules as this version makes them.
+			mac, _ := net.ParseMAC(n.MAC)
+			if len(mac) != 6 || net.ParseIP(n.IP).To4() == nil {
+				continue // not paas's note: described as broken, left alone
+			}
+			f.portChain(c, chain, n)
+			if err := c.Flush(); err != nil {
+				errs = append(errs, fmt.Errorf("nftables: rules of %s: %w", chain, err))
+			}
 			continue
 		}
 		if err := f.remove(c, chain, n); err != nil {
@@ -268,7 +277,7 @@ func (f *firewall) attach(id, group, dev string, mac net.HardwareAddr, ip net.IP
 	if err != nil {
 		return err
 	}
-	t := c.AddTable(f.netdev())
+	c.AddTable(f.netdev())
 	note := portNote{ID: id, Device: dev, MAC: mac.String(), IP: ip4.String()}
 	if group != "" {
 		set := f.groupSet(GroupSet(group))
@@ -280,9 +289,22 @@ func (f *firewall) attach(id, group, dev string, mac net.HardwareAddr, ip net.IP
 		}
 		note.Set = set.Name
 	}
+	f.portChain(c, chainName(id), note)
+	if err := c.Flush(); err != nil {
+		return fmt.Errorf("nftables: rules for %s on %s: %w", id, dev, err)
+	}
+	return nil
+}
+
+// portChain queues the port chain of note: created if missing, its rules
+// replaced.
+func (f *firewall) portChain(c *nftables.Conn, name string, note portNote) {
+	t := f.netdev()
+	mac, _ := net.ParseMAC(note.MAC)
+	ip4 := net.ParseIP(note.IP).To4()
 	accept := nftables.ChainPolicyAccept
-	ch := c.AddChain(&nftables.Chain{Name: chainName(id), Table: t, Type: nftables.ChainTypeFilter,
-		Hooknum: nftables.ChainHookIngress, Priority: nftables.ChainPriorityFilter, Device: dev, Policy: &accept})
+	ch := c.AddChain(&nftables.Chain{Name: name, Table: t, Type: nftables.ChainTypeFilter,
+		Hooknum: nftables.ChainHookIngress, Priority: nftables.ChainPriorityFilter, Device: note.Device, Policy: &accept})
 	c.FlushChain(ch)
 	ud, _ := json.Marshal(note)
 	for i, r := range f.portRules(mac, ip4, note.Set) {
@@ -292,10 +314,6 @@ func (f *firewall) attach(id, group, dev string, mac net.HardwareAddr, ip net.IP
 		}
 		c.AddRule(rule)
 	}
-	if err := c.Flush(); err != nil {
-		return fmt.Errorf("nftables: rules for %s on %s: %w", id, dev, err)
-	}
-	return nil
 }
 
 // detach removes what attach made for id; what is already gone is not an

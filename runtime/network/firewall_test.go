@@ -354,6 +354,35 @@ func TestRulesConverge(t *testing.T) {
 	check("attached", n.Rules(), 3, GroupSet("blog"), GroupSet("shop"))
 	check("restarted", restart(), 3, GroupSet("blog"), GroupSet("shop"))
 	check("restarted twice", restart(), 3, GroupSet("blog"), GroupSet("shop"))
+	// A port chain that lost a rule (an operator's nft, an older paas)
+	// gets its rules back.
+	nc, err := nftables.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := &nftables.Chain{Name: chainName("shop-1"), Table: &nftables.Table{Name: "paas-" + n.Bridge(), Family: nftables.TableFamilyNetdev}}
+	countDropLast := func() int { // queues the deletion of the last rule
+		rules, err := nc.GetRules(port.Table, port)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rules) > 0 {
+			if err := nc.DelRule(rules[len(rules)-1]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return len(rules)
+	}
+	if got := countDropLast(); got != 11 {
+		t.Errorf("shop-1's port chain has %d rules, want 11", got)
+	}
+	if err := nc.Flush(); err != nil { // deletes the last one
+		t.Fatal(err)
+	}
+	check("restarted after a port chain lost a rule", restart(), 3, GroupSet("blog"), GroupSet("shop"))
+	if got := countDropLast(); got != 11 {
+		t.Errorf("after the restart, shop-1's port chain has %d rules, want 11", got)
+	}
 	// The veths of shop-2 and blog-1 go while paas is down.
 	for _, a := range atts[1:] {
 		if err := inNS(t, a.NetNSPath, func() error {
