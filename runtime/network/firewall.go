@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	goruntime "runtime"
 	"sort"
 	"strings"
@@ -63,10 +65,14 @@ type firewall struct {
 	bridge  string
 	subnet  *net.IPNet
 	gateway net.IP
-	mu      sync.Mutex
+	// dir keeps a copy of each port chain's note, so that the chains can
+	// be rebuilt when something else flushed the ruleset (nftables.service
+	// restarted, say); "": no copies.
+	dir string
+	mu  sync.Mutex
 }
 
-func newFirewall(bridge, subnet string) (*firewall, error) {
+func newFirewall(bridge, subnet, dir string) (*firewall, error) {
 	_, n, err := net.ParseCIDR(subnet)
 	if err != nil {
 		return nil, err
@@ -77,7 +83,12 @@ func newFirewall(bridge, subnet string) (*firewall, error) {
 	gw := make(net.IP, 4)
 	copy(gw, n.IP.To4())
 	gw[3]++ // host-local's default gateway: the subnet's first address
-	return &firewall{bridge: bridge, subnet: n, gateway: gw}, nil
+	if dir != "" {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, err
+		}
+	}
+	return &firewall{bridge: bridge, subnet: n, gateway: gw, dir: dir}, nil
 }
 
 func (f *firewall) tableName() string { return "paas-" + f.bridge }
@@ -174,13 +185,34 @@ func (f *firewall) sweep(c *nftables.Conn) error {
 	if err != nil {
 		return err
 	}
+	// Chains that are gone from the kernel but not from the state
+	// directory were flushed by someone else: rebuilt below.
+	saved, err := f.savedNotes()
+	if err != nil {
+		return err
+	}
+	for chain, n := range saved {
+		if _, ok := notes[chain]; !ok {
+			notes[chain] = n
+		}
+	}
 	var errs []error
 	for chain, n := range notes {
 		if _, err := net.InterfaceByName(n.Device); err == nil {
 			// Live: its rules as this version makes them.
 			mac, _ := net.ParseMAC(n.MAC)
-			if len(mac) != 6 || net.ParseIP(n.IP).To4() == nil {
+			ip4 := net.ParseIP(n.IP).To4()
+			if len(mac) != 6 || ip4 == nil {
 				continue // not paas's note: described as broken, left alone
+			}
+			if n.Set != "" {
+				set := f.groupSet(n.Set)
+				if err := c.AddSet(set, nil); err != nil {
+					return err
+				}
+				if err := c.SetAddElements(set, []nftables.SetElement{{Key: memberKey(mac, ip4)}}); err != nil {
+					return err
+				}
 			}
 			f.portChain(c, chain, n)
 			if err := c.Flush(); err != nil {
@@ -289,11 +321,69 @@ func (f *firewall) attach(id, group, dev string, mac net.HardwareAddr, ip net.IP
 		}
 		note.Set = set.Name
 	}
+	if err := f.saveNote(chainName(id), note); err != nil {
+		return err
+	}
 	f.portChain(c, chainName(id), note)
 	if err := c.Flush(); err != nil {
+		f.forgetNote(chainName(id))
 		return fmt.Errorf("nftables: rules for %s on %s: %w", id, dev, err)
 	}
 	return nil
+}
+
+func (f *firewall) noteFile(chain string) string { return filepath.Join(f.dir, chain+".json") }
+
+// saveNote keeps a copy of a port chain's note in the state directory.
+func (f *firewall) saveNote(chain string, n portNote) error {
+	if f.dir == "" {
+		return nil
+	}
+	b, _ := json.Marshal(n)
+	tmp := f.noteFile(chain) + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return fmt.Errorf("firewall: save note of %s: %w", chain, err)
+	}
+	return os.Rename(tmp, f.noteFile(chain))
+}
+
+func (f *firewall) forgetNote(chain string) {
+	if f.dir != "" {
+		_ = os.Remove(f.noteFile(chain))
+	}
+}
+
+// savedNotes reads the copies of the port chains' notes.
+func (f *firewall) savedNotes() (map[string]portNote, error) {
+	out := map[string]portNote{}
+	if f.dir == "" {
+		return out, nil
+	}
+	files, err := filepath.Glob(filepath.Join(f.dir, "port-*.json"))
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range files {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, err
+		}
+		var n portNote
+		if err := json.Unmarshal(b, &n); err != nil {
+			_ = os.Remove(p) // a torn write of a crashed paas: its chain is swept
+			continue
+		}
+		out[strings.TrimSuffix(filepath.Base(p), ".json")] = n
+	}
+	return out, nil
+}
+
+// intact reports whether the host chains and every saved port chain are
+// in the kernel.
+func (f *firewall) intact() bool {
+	r := f.describe()
+	saved, err := f.savedNotes()
+	return err == nil && len(r.Problems) == 0 && r.Ports == len(saved)
 }
 
 // portChain queues the port chain of note: created if missing, its rules
@@ -330,6 +420,7 @@ func (f *firewall) detach(id string) error {
 	if errors.Is(err, unix.ENOENT) {
 		// Gone already, maybe with its device: its group membership
 		// may be left.
+		f.forgetNote(name)
 		notes, err := f.ports(c)
 		if err != nil {
 			return err
@@ -368,6 +459,7 @@ func (f *firewall) remove(c *nftables.Conn, chain string, n portNote) error {
 			return fmt.Errorf("nftables: delete chain %s: %w", chain, err)
 		}
 	}
+	f.forgetNote(chain)
 	if n.Set == "" {
 		return nil
 	}
@@ -608,7 +700,7 @@ func Probe() error {
 }
 
 func probe() error {
-	f, err := newFirewall("lo", "10.0.0.0/24")
+	f, err := newFirewall("lo", "10.0.0.0/24", "")
 	if err != nil {
 		return err
 	}

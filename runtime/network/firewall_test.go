@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"runtime"
 	"sort"
 	"syscall"
@@ -405,6 +407,9 @@ func TestRulesConverge(t *testing.T) {
 		}
 	}
 	check("detached", n.Rules(), 0)
+	if left, _ := filepath.Glob(filepath.Join(n.cfg.StateDir, "firewall", "*")); len(left) != 0 {
+		t.Errorf("after Detach, saved notes are left: %v", left)
+	}
 	if err := n.DeleteBridge(); err != nil {
 		t.Fatal(err)
 	}
@@ -427,7 +432,7 @@ func TestRulesConverge(t *testing.T) {
 // group member) and detach of one veth, with 5 members in the group.
 func BenchmarkFirewall(b *testing.B) {
 	testenv.Root(b)
-	f, err := newFirewall(fmt.Sprintf("ptstn%d", os.Getpid()%100000), "10.231.0.0/24")
+	f, err := newFirewall(fmt.Sprintf("ptstn%d", os.Getpid()%100000), "10.231.0.0/24", b.TempDir())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -467,4 +472,55 @@ func BenchmarkFirewall(b *testing.B) {
 	}
 	b.ReportMetric(float64(attach.Microseconds())/float64(b.N)/1000, "ms/attach")
 	b.ReportMetric(float64(detach.Microseconds())/float64(b.N)/1000, "ms/detach")
+}
+
+// TestRulesRestoredAfterFlush: when something else deletes paas's tables
+// (nftables.service's "flush ruleset"), Keep puts every rule back, the
+// containers' port chains and app groups included, and another app's
+// instance is refused again.
+func TestRulesRestoredAfterFlush(t *testing.T) {
+	n := testNetwork(t)
+	ctx := context.Background()
+	var atts []Attachment
+	for _, c := range []struct{ id, group string }{{"shop-1", "shop"}, {"shop-2", "shop"}, {"blog-1", "blog"}} {
+		a, err := n.Attach(ctx, c.id, map[string]string{GroupLabel: c.group})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = n.Detach(ctx, a.ID, a.NetNSPath) })
+		serveIn(t, a.NetNSPath, c.id)
+		atts = append(atts, a)
+	}
+	at := func(a Attachment) string { return net.JoinHostPort(a.IP.String(), "8080") }
+	want := fmt.Sprint(n.Rules())
+	nc, err := nftables.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fam := range []nftables.TableFamily{nftables.TableFamilyINet, nftables.TableFamilyNetdev} {
+		nc.DelTable(&nftables.Table{Name: "paas-" + n.Bridge(), Family: fam})
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := dialFrom(t, atts[0].NetNSPath, "", at(atts[2])); err != nil {
+		t.Fatalf("with the tables deleted, shop-1 to blog-1: %v, want a connection (the test's premise)", err)
+	}
+	kctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { n.Keep(kctx, 50*time.Millisecond, slog.Default()); close(done) }()
+	defer func() { cancel(); <-done }()
+	deadline := time.Now().Add(5 * time.Second)
+	for fmt.Sprint(n.Rules()) != want && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := fmt.Sprint(n.Rules()); got != want {
+		t.Fatalf("after Keep: Rules() = %s, want %s", got, want)
+	}
+	if err := dialFrom(t, atts[0].NetNSPath, "", at(atts[2])); !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Errorf("after Keep, shop-1 to blog-1: %v, want %v", err, syscall.ECONNREFUSED)
+	}
+	if err := dialFrom(t, atts[0].NetNSPath, "", at(atts[1])); err != nil {
+		t.Errorf("after Keep, shop-1 to shop-2: %v", err)
+	}
 }

@@ -10,10 +10,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	"regexp"
+	"time"
 
 	"github.com/containerd/containerd/v2/pkg/netns"
 	gocni "github.com/containerd/go-cni"
@@ -113,7 +115,7 @@ func New(cfg Config) (*Network, error) {
 	if err != nil {
 		return nil, fmt.Errorf("network: %w", err)
 	}
-	fw, err := newFirewall(cfg.Bridge, cfg.Subnet)
+	fw, err := newFirewall(cfg.Bridge, cfg.Subnet, filepath.Join(cfg.StateDir, "firewall"))
 	if err != nil {
 		return nil, fmt.Errorf("network: %w", err)
 	}
@@ -248,6 +250,28 @@ func cniLabels(l map[string]string) map[string]string {
 		out[k] = v
 	}
 	return out
+}
+
+// Keep puts the isolation rules back whenever they are found missing (a
+// "flush ruleset" of nftables.service, an operator's nft), checking every
+// interval, until ctx ends.
+func (n *Network) Keep(ctx context.Context, every time.Duration, log *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if n.fw.intact() {
+			continue
+		}
+		log.Warn("network isolation rules were missing: putting them back", "network", n.cfg.Name, "table", n.fw.tableName())
+		if err := n.fw.ensure(); err != nil {
+			log.Error("network isolation rules", "network", n.cfg.Name, "err", err)
+		}
+	}
 }
 
 // Rules describes the isolation rules in effect on the network.
