@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -413,6 +412,10 @@ func TestBadRequest(t *testing.T) {
 	}
 }
 
+// TestRunHasNetwork: a RUN step has a network that reaches the internet
+// (testenv.Outside stands in for it) and nothing of the host: a server on
+// the host, through the build network's gateway, and 169.254.169.254 are
+// refused at once. On the old code both connected.
 func TestRunHasNetwork(t *testing.T) {
 	testenv.Root(t)
 	if _, err := os.Stat("/usr/lib/cni/bridge"); err != nil {
@@ -428,19 +431,18 @@ func TestRunHasNetwork(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if _, err := net.InterfaceByName(bridge); err == nil {
-			if out, err := exec.Command("ip", "link", "delete", bridge).CombinedOutput(); err != nil {
-				t.Errorf("delete bridge %s: %v: %s", bridge, err, out)
-			}
+		if err := netw.DeleteBridge(); err != nil {
+			t.Errorf("delete bridge %s: %v", bridge, err)
 		}
 	})
+	internet := testenv.Outside(t, fmt.Sprintf("ptstk%d", os.Getpid()%100000), 2, nil)
 	b, err := builder.New(builder.Options{Address: testenv.Containerd(t), Namespace: ns, Network: netw})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer b.Close()
 
-	// A server on the host, reached through the bridge's gateway address.
+	// A server on the host (paas's API, say), on every address.
 	ln, err := net.Listen("tcp", "0.0.0.0:0")
 	if err != nil {
 		t.Fatal(err)
@@ -449,15 +451,21 @@ func TestRunHasNetwork(t *testing.T) {
 	go srv.Serve(ln)
 	defer srv.Close()
 	port := ln.Addr().(*net.TCPAddr).Port
+	ihost, iport, _ := net.SplitHostPort(internet)
 
 	dir := writeTree(t, map[string]string{"Dockerfile": fmt.Sprintf(
-		"FROM busybox\nRUN wget -q -O - http://10.78.250.1:%d/ > /got && cat /got && echo && ip -4 addr | grep -c 10.78.250.\n", port)})
+		"FROM busybox\nRUN for t in '%s %s' '10.78.250.1 %d' '169.254.169.254 80'; do set -- $t; "+
+			"if nc -w 3 $1 $2 </dev/null 2>/tmp/e; then echo \"$1:$2 connected\"; else echo \"$1:$2 $(cat /tmp/e)\"; fi; done; "+
+			"ip -4 addr | grep -c 10.78.250.\n", ihost, iport, port)})
 	var out bytes.Buffer
 	if _, err := b.Build(context.Background(), builder.Request{App: "shop", Dir: dir, Output: &out}); err != nil {
 		t.Fatalf("Build: %v\n%s", err, out.String())
 	}
-	if !strings.Contains(out.String(), "from the host\n1\n") {
-		t.Errorf("RUN with network printed:\n%s\nwant the host's answer and an address on the build subnet", out.String())
+	want := fmt.Sprintf("%s connected\n"+
+		"10.78.250.1:%d nc: can't connect to remote host (10.78.250.1): Connection refused\n"+
+		"169.254.169.254:80 nc: can't connect to remote host (169.254.169.254): Connection refused\n1\n", internet, port)
+	if !strings.Contains(out.String(), want) {
+		t.Errorf("RUN with network printed:\n%s\nwant:\n%s", out.String(), want)
 	}
 	buildtest.AssertClean(t, ctx, c)
 }

@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -26,12 +25,10 @@ import (
 )
 
 // The build network of the language tests: a bridge and subnet of the
-// test's own; buildpacks reach the package registries through it, and the
-// Python test's package index listens on its gateway.
-const (
-	langSubnet  = "10.78.251.0/24"
-	langGateway = "10.78.251.1"
-)
+// test's own; buildpacks reach the package registries through it. The
+// Python test's package index is "on the internet" (testenv.Outside): a
+// build step reaches nothing of the host.
+const langSubnet = "10.78.251.0/24"
 
 // stackBuilder is e with a builder on the stacks already in e whose
 // buildpack builds have a network and buildEnv (the operator's download
@@ -47,10 +44,8 @@ func stackBuilder(t *testing.T, e *env, buildEnv map[string]string) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if _, err := net.InterfaceByName(bridge); err == nil {
-			if out, err := exec.Command("ip", "link", "delete", bridge).CombinedOutput(); err != nil {
-				t.Errorf("delete bridge %s: %v: %s", bridge, err, out)
-			}
+		if err := netw.DeleteBridge(); err != nil {
+			t.Errorf("delete bridge %s: %v", bridge, err)
 		}
 	})
 	ns, _ := namespaces.Namespace(e.ctx)
@@ -370,7 +365,7 @@ func main() {
 
 // testPythonBuildpack builds a Python app whose requirements come from a
 // package index the test serves (a PEP 503 "simple" index holding one
-// hand-made wheel) on the build network's gateway, with a Procfile
+// hand-made wheel) outside the machine's networks, with a Procfile
 // declaring web and worker; runs both; then rebuilds after a code-only
 // change, reusing the virtualenv.
 func testPythonBuildpack(t *testing.T, e *env) {
@@ -381,27 +376,12 @@ func testPythonBuildpack(t *testing.T, e *env) {
 		fmt.Fprintf(w, "<!DOCTYPE html><html><body><a href=\"/files/%s#sha256=%s\">%s</a></body></html>\n", wheelName, hex.EncodeToString(sum[:]), wheelName)
 	})
 	mux.HandleFunc("/files/"+wheelName, func(w http.ResponseWriter, r *http.Request) { w.Write(wheel) })
-	_, subnet, _ := net.ParseCIDR(langSubnet)
 	var requests atomic.Int32
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// Only the build network's containers are answered.
-		host, _, _ := net.SplitHostPort(r.RemoteAddr)
-		if ip := net.ParseIP(host); ip == nil || !subnet.Contains(ip) {
-			http.Error(w, "not from the build network", http.StatusForbidden)
-			return
-		}
+	addr := testenv.Outside(t, fmt.Sprintf("ptstq%d", os.Getpid()%100000), 3, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		requests.Add(1)
 		mux.ServeHTTP(w, r)
-	})}
-	// The bridge (and so its gateway address) exists only once a build
-	// container is on it: listen on every address, answer the subnet only.
-	ln, err := net.Listen("tcp4", ":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	index := fmt.Sprintf("http://%s:%d/simple/", langGateway, ln.Addr().(*net.TCPAddr).Port)
+	}))
+	index := fmt.Sprintf("http://%s/simple/", addr)
 	e = stackBuilder(t, e, map[string]string{"PIP_INDEX_URL": index})
 
 	appPy := `import os

@@ -19,6 +19,8 @@ import (
 	"github.com/containerd/containerd/v2/pkg/oci"
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"paas/runtime/network"
 )
 
 // Labels every instance carries in containerd.
@@ -178,7 +180,7 @@ func (r *Runtime) start(ctx context.Context, s Spec, stdio *Stdio) (inst Instanc
 	}
 	// From here on, undo what was done if anything fails.
 	cleanup := context.WithoutCancel(ctx)
-	att, err := r.opt.Network.Attach(ctx, id, map[string]string{"paas.app": s.App})
+	att, err := r.opt.Network.Attach(ctx, id, map[string]string{network.GroupLabel: s.App})
 	if err != nil {
 		return Instance{}, nil, err
 	}

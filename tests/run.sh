@@ -15,7 +15,7 @@ STATICCHECK_VERSION=v0.8.2 # staticcheck 2026.2.2: the first release line that s
 GO_MIN_MINOR=26            # Go 1.26 or newer
 CACHE_DIR=/var/cache/paas-test
 APT_PACKAGES=(containerd runc containernetworking-plugins git openssh-client openssh-server
-	postgresql iproute2 iptables debootstrap ca-certificates busybox-static chromium chromium-driver)
+	postgresql iproute2 iptables nftables debootstrap ca-certificates busybox-static chromium chromium-driver)
 
 if [[ -t 2 ]]; then bold=$'\033[1m' plain=$'\033[0m'; else bold='' plain=''; fi
 say() { printf '\n%s==> %s%s\n' "$bold" "$*" "$plain" >&2; }
@@ -184,6 +184,13 @@ delete_test_bridges() {
 	for b in $(ip -o link show type bridge 2>/dev/null | awk -F': ' '{print $2}' | grep '^ptst' || true); do
 		ip link delete "$b" 2>/dev/null && note "removed the leftover test bridge $b"
 	done
+	# ... and the isolation rules of each network (nftables tables paas-<bridge>, see
+	# runtime/network/firewall.go), which a server's networks keep until DeleteBridge.
+	local family table
+	while read -r _ family table; do
+		[[ $table == paas-ptst* ]] || continue
+		nft delete table "$family" "$table" 2>/dev/null && note "removed the test bridge's nftables table $family $table"
+	done < <(nft list tables 2>/dev/null || true)
 	return 0
 }
 delete_test_bridges
@@ -338,6 +345,9 @@ leak_check() {
 			esac
 			n=$(iptables-save 2>/dev/null | grep -cF -- "$m" || true)
 			((n == 0)) || leaks+=("$n iptables rules for $net (bridge $b)")
+			# The isolation rules of containers and apps that are gone: port chains, app sets.
+			n=$(nft list table netdev "paas-$b" 2>/dev/null | grep -cE '^\s*(chain port-|set app-)' || true)
+			((n == 0)) || leaks+=("$n nftables port chains or app sets in table netdev paas-$b")
 		done
 	fi
 	if ((${#leaks[@]})); then
@@ -345,7 +355,7 @@ leak_check() {
 		printf '    %s\n' "${leaks[@]}"
 		return 1
 	fi
-	note "the tests left no containers, mounts or iptables rules behind"
+	note "the tests left no containers, mounts, iptables rules or nftables port chains behind"
 }
 
 if (($#)); then test_args=("$@"); else test_args=(./...); fi

@@ -10,10 +10,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	"regexp"
+	"time"
 
 	"github.com/containerd/containerd/v2/pkg/netns"
 	gocni "github.com/containerd/go-cni"
@@ -43,7 +45,14 @@ type Config struct {
 type Network struct {
 	cfg Config
 	cni gocni.CNI
+	fw  *firewall
 }
+
+// GroupLabel is the Attach label that names an attachment's group (an
+// app): attachments of one group reach each other, and nothing else on
+// the network reaches them but the host. Without it an attachment (a
+// build step) reaches no other.
+const GroupLabel = "paas.app"
 
 // Attachment is a network namespace attached to the network.
 type Attachment struct {
@@ -54,8 +63,9 @@ type Attachment struct {
 
 var bridgeRE = regexp.MustCompile(`^[a-zA-Z0-9_.-]{1,15}$`)
 
-// New checks cfg and prepares the network. Nothing is created on the host
-// until the first Attach.
+// New checks cfg and prepares the network: the bridge itself is created
+// by the first Attach, the firewall tables (see firewall.go) now, and
+// what an earlier run left of them is brought back in line.
 func New(cfg Config) (*Network, error) {
 	if cfg.Name == "" {
 		cfg.Name = "paas"
@@ -105,7 +115,14 @@ func New(cfg Config) (*Network, error) {
 	if err != nil {
 		return nil, fmt.Errorf("network: %w", err)
 	}
-	return &Network{cfg: cfg, cni: c}, nil
+	fw, err := newFirewall(cfg.Bridge, cfg.Subnet, filepath.Join(cfg.StateDir, "firewall"))
+	if err != nil {
+		return nil, fmt.Errorf("network: %w", err)
+	}
+	if err := fw.ensure(); err != nil {
+		return nil, fmt.Errorf("network %s: isolation rules: %w (paas needs nf_tables with the inet and netdev families)", cfg.Name, err)
+	}
+	return &Network{cfg: cfg, cni: c, fw: fw}, nil
 }
 
 // confList is the CNI configuration: a bridge with host-local addresses,
@@ -150,27 +167,66 @@ func (n *Network) Attach(ctx context.Context, id string, labels map[string]strin
 		return Attachment{}, fmt.Errorf("attach %s to network %s: %w", id, n.cfg.Name, err)
 	}
 	a := Attachment{ID: id, NetNSPath: ns.GetPath()}
+	var mac net.HardwareAddr
+	var veths []string
 	for name, iface := range res.Interfaces {
 		if name == "lo" || iface == nil {
+			continue
+		}
+		if iface.Sandbox == "" {
+			// The bridge, the host's end of the veth, and go-cni's
+			// placeholder for its default interface (no MAC).
+			if name != n.cfg.Bridge && iface.Mac != "" {
+				veths = append(veths, name)
+			}
 			continue
 		}
 		for _, c := range iface.IPConfigs {
 			if c.IP.To4() != nil {
 				a.IP = c.IP
+				mac, _ = net.ParseMAC(iface.Mac)
 			}
 		}
 	}
-	if a.IP == nil {
+	veth, err := n.hostVeth(veths)
+	if a.IP == nil || err != nil {
 		_ = n.Detach(context.WithoutCancel(ctx), id, ns.GetPath())
-		return Attachment{}, fmt.Errorf("attach %s: CNI gave no IPv4 address", id)
+		return Attachment{}, fmt.Errorf("attach %s: CNI gave no IPv4 address or host interface: %v", id, err)
+	}
+	if err := n.fw.attach(id, labels[GroupLabel], veth, mac, a.IP); err != nil {
+		_ = n.Detach(context.WithoutCancel(ctx), id, ns.GetPath())
+		return Attachment{}, fmt.Errorf("attach %s: %w", id, err)
 	}
 	return a, nil
+}
+
+// hostVeth checks that the one candidate is a veth on the network's
+// bridge: rules bound to it drop what its container does not send.
+func (n *Network) hostVeth(names []string) (string, error) {
+	if len(names) != 1 {
+		return "", fmt.Errorf("host interfaces %v, want one", names)
+	}
+	br, err := netlink.LinkByName(n.cfg.Bridge)
+	if err != nil {
+		return "", err
+	}
+	l, err := netlink.LinkByName(names[0])
+	if err != nil {
+		return "", err
+	}
+	if l.Type() != "veth" || l.Attrs().MasterIndex != br.Attrs().Index {
+		return "", fmt.Errorf("%s is not a veth on bridge %s", names[0], n.cfg.Bridge)
+	}
+	return names[0], nil
 }
 
 // Detach disconnects and removes a network namespace that Attach made. It
 // is idempotent: detaching what is already gone succeeds.
 func (n *Network) Detach(ctx context.Context, id, netnsPath string) error {
 	var errs []error
+	if err := n.fw.detach(id); err != nil {
+		errs = append(errs, fmt.Errorf("detach %s: %w", id, err))
+	}
 	if _, err := os.Stat(netnsPath); err == nil {
 		if err := n.cni.Remove(ctx, id, netnsPath); err != nil {
 			errs = append(errs, fmt.Errorf("detach %s: %w", id, err))
@@ -196,16 +252,42 @@ func cniLabels(l map[string]string) map[string]string {
 	return out
 }
 
-// DeleteBridge removes the network's bridge from the host, for tests and
-// uninstalls. Detach every attachment first.
+// Keep puts the isolation rules back whenever they are found missing (a
+// "flush ruleset" of nftables.service, an operator's nft), checking every
+// interval, until ctx ends.
+func (n *Network) Keep(ctx context.Context, every time.Duration, log *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if n.fw.intact() {
+			continue
+		}
+		log.Warn("network isolation rules were missing: putting them back", "network", n.cfg.Name, "table", n.fw.tableName())
+		if err := n.fw.ensure(); err != nil {
+			log.Error("network isolation rules", "network", n.cfg.Name, "err", err)
+		}
+	}
+}
+
+// Rules describes the isolation rules in effect on the network.
+func (n *Network) Rules() Rules { return n.fw.describe() }
+
+// DeleteBridge removes the network's bridge and its firewall tables from
+// the host, for tests and uninstalls. Detach every attachment first.
 func (n *Network) DeleteBridge() error {
+	ferr := n.fw.deleteTables()
 	l, err := netlink.LinkByName(n.cfg.Bridge)
 	if err != nil {
 		var nf netlink.LinkNotFoundError
 		if errors.As(err, &nf) {
-			return nil
+			return ferr
 		}
-		return err
+		return errors.Join(ferr, err)
 	}
-	return netlink.LinkDel(l)
+	return errors.Join(ferr, netlink.LinkDel(l))
 }

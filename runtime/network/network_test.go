@@ -131,3 +131,41 @@ func TestConfigChecks(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkAttachDetach times one Attach and its Detach (CNI bridge and
+// host-local, and the isolation rules), with 5 attachments of the same
+// app already on the bridge.
+func BenchmarkAttachDetach(b *testing.B) {
+	testenv.Root(b)
+	n, err := New(Config{Name: "paas-bench", Bridge: fmt.Sprintf("ptstn%d", os.Getpid()%100000), Subnet: "10.231.0.0/24", StateDir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer n.DeleteBridge()
+	ctx := context.Background()
+	labels := map[string]string{"paas.app": "bench"}
+	for i := range 5 {
+		a, err := n.Attach(ctx, fmt.Sprintf("base-%d", i), labels)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer n.Detach(ctx, a.ID, a.NetNSPath)
+	}
+	var attach, detach time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		t0 := time.Now()
+		a, err := n.Attach(ctx, fmt.Sprintf("bench-%d", i), labels)
+		if err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		if err := n.Detach(ctx, a.ID, a.NetNSPath); err != nil {
+			b.Fatal(err)
+		}
+		attach += t1.Sub(t0)
+		detach += time.Since(t1)
+	}
+	b.ReportMetric(float64(attach.Microseconds())/float64(b.N)/1000, "ms/attach")
+	b.ReportMetric(float64(detach.Microseconds())/float64(b.N)/1000, "ms/detach")
+}

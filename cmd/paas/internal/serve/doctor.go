@@ -17,6 +17,7 @@ import (
 
 	"paas/builder"
 	"paas/runtime"
+	"paas/runtime/network"
 )
 
 // check is one line of paas doctor: what was checked, and how to fix it
@@ -128,6 +129,18 @@ func doctor(ctx context.Context, s Settings) []check {
 		add(check{name: "forwarding", ok: true, info: "net.ipv4.ip_forward is on"})
 	}
 
+	// network isolation: what the kernel offers, and the rules in effect
+	if err := network.Probe(); err != nil {
+		add(check{name: "nftables", info: "the isolation rules cannot be loaded: " + err.Error(),
+			fix: "a kernel with nf_tables and its inet and netdev families, conntrack and reject (CONFIG_NF_TABLES_INET, CONFIG_NF_TABLES_NETDEV, CONFIG_NFT_CT, CONFIG_NFT_REJECT_NETDEV; modules nf_tables, nft_ct, nft_reject_netdev)"})
+	} else {
+		add(check{name: "nftables", ok: true, info: "nf_tables with inet and netdev families, conntrack and reject"})
+	}
+	for _, b := range []struct{ name, bridge string }{{"isolation", s.Bridge}, {"build isol.", s.BuildBridge}} {
+		add(isolationCheck(b.name, network.Inspect(b.bridge)))
+	}
+	add(resolverCheck())
+
 	// tools
 	for _, tool := range []struct{ name, pkg, why string }{
 		{"git", "git", "clones of app repositories"},
@@ -187,6 +200,56 @@ func doctor(ctx context.Context, s Settings) []check {
 		add(check{name: "disk", ok: ok, warn: !ok && free >= 1<<30, info: fmt.Sprintf("%.1f GiB free for %s", float64(free)/(1<<30), s.DataDir), fix: "free some space: images, builds and logs need a few GiB"})
 	}
 	return out
+}
+
+// resolverCheck warns when a name server containers are given is an
+// address of this host: the isolation rules refuse containers the host.
+func resolverCheck() check {
+	tmp, err := os.MkdirTemp("", "paas-doctor-")
+	if err != nil {
+		return check{name: "resolvers", warn: true, info: err.Error()}
+	}
+	defer os.RemoveAll(tmp)
+	f := filepath.Join(tmp, "resolv.conf")
+	if err := network.WriteResolvConf(f); err != nil {
+		return check{name: "resolvers", info: err.Error(), fix: "name a name server that is not on loopback in /etc/resolv.conf"}
+	}
+	b, _ := os.ReadFile(f)
+	local := map[string]bool{}
+	if addrs, err := net.InterfaceAddrs(); err == nil {
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok {
+				local[n.IP.String()] = true
+			}
+		}
+	}
+	var servers, onHost []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) == 2 && f[0] == "nameserver" {
+			servers = append(servers, f[1])
+			if local[f[1]] {
+				onHost = append(onHost, f[1])
+			}
+		}
+	}
+	if len(onHost) > 0 {
+		return check{name: "resolvers", warn: true, info: "containers are given name servers on this host, which they cannot reach: " + strings.Join(onHost, ", "),
+			fix: "point the host's resolver configuration at name servers off this host"}
+	}
+	return check{name: "resolvers", ok: true, info: "containers resolve names with " + strings.Join(servers, ", ") + " (off this host)"}
+}
+
+// isolationCheck reports the isolation rules of one network.
+func isolationCheck(name string, r network.Rules) check {
+	if !r.Present {
+		return check{name: name, ok: false, warn: true, info: fmt.Sprintf("no rules yet (tables inet and netdev %s): paas server creates them when it starts", r.Table)}
+	}
+	info := fmt.Sprintf("tables inet and netdev %s: input %d rules (the host refuses what comes through the bridge but replies), forward %d (link-local and routed-in refused), %d containers bound to their veth (MAC, IPv4; nothing but their app's instances in the subnet), %d app groups",
+		r.Table, r.Input, r.Forward, r.Ports, len(r.Groups))
+	if len(r.Problems) > 0 || len(r.PortsBroken) > 0 {
+		return check{name: name, info: info + "; " + strings.Join(append(r.Problems, r.PortsBroken...), "; "), fix: "restart paas server: it puts the rules back"}
+	}
+	return check{name: name, ok: true, info: info}
 }
 
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }

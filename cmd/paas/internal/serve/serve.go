@@ -105,6 +105,12 @@ func Run(ctx context.Context, s Settings, out, logw io.Writer) error {
 	if err != nil {
 		log.Warn("no container network: apps cannot run", "err", err)
 	}
+	// The isolation rules are put back if something else removes them.
+	keepCtx, stopKeeping := context.WithCancel(ctx)
+	defer stopKeeping()
+	if nw != nil {
+		go nw.Keep(keepCtx, 10*time.Second, log)
+	}
 	// The shim runs this very binary as each instance's logger.
 	self, err := os.Executable()
 	if err != nil {
@@ -132,6 +138,9 @@ func Run(ctx context.Context, s Settings, out, logw io.Writer) error {
 	if err != nil {
 		log.Warn("no network for builds: RUN steps get loopback only", "err", err)
 		bnw = nil
+	}
+	if bnw != nil {
+		go bnw.Keep(keepCtx, 10*time.Second, log)
 	}
 	bopts := builder.Options{Address: s.Containerd, Namespace: s.Namespace, Network: bnw, Logger: log.With("component", "builder"), ResolvConf: resolv}
 	bopts.BuildEnv = s.buildEnv()
