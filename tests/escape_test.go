@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"paas/controller"
+	"paas/internal/testenv"
 )
 
 // probeScript tries, in turn, each way out of a container that a hostile
@@ -117,7 +118,8 @@ def probes(where):
         ("mknod", mknod()),
         ("other-app", connect(os.environ.get("PROBE_VICTIM", ""))),
         ("gateway-port", connect(gw + ":" + os.environ.get("PROBE_HOST_PORT", "")) if gw else "NO-GATEWAY"),
-        ("metadata", connect("169.254.169.254:80") if os.environ.get("PROBE_METADATA") else "SKIPPED"),
+        ("metadata", connect("169.254.169.254:80")),
+        ("outside", connect(os.environ.get("PROBE_OUTSIDE", ""))),
         ("proc1-root", proc1_root(marker)),
         ("symlink-write", symlink_write(marker)),
     ]
@@ -162,7 +164,8 @@ func parseProbes(out string) map[string]string {
 // (past the router), to a port the host serves on the bridge's gateway, to
 // the cloud metadata address; reading a host file through /proc/1/root;
 // writing a host file through a symlink. Each must be denied, and the test
-// asserts the denial exactly; the host file is unchanged afterwards.
+// asserts the denial exactly; the host file is unchanged afterwards, and
+// outbound connections (to a stand-in for the internet) still work.
 func TestEscapeProbe(t *testing.T) {
 	r := newPushRig(t)
 
@@ -197,6 +200,11 @@ func TestEscapeProbe(t *testing.T) {
 	}()
 	hostPort := fmt.Sprint(ln.Addr().(*net.TCPAddr).Port)
 
+	// The internet and the cloud's metadata service, stood in for by a
+	// network namespace of the test's own (169.254.169.254 is routed
+	// there), so that no probe leaves this machine.
+	outside := testenv.Outside(t, fmt.Sprintf("ptsto%d", os.Getpid()%100000), 4, nil)
+
 	// A host file the probe aims at through /proc/1/root and a symlink.
 	marker := filepath.Join(t.TempDir(), "host-marker")
 	if err := os.WriteFile(marker, []byte("host secret\n"), 0o644); err != nil {
@@ -216,7 +224,7 @@ func TestEscapeProbe(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustCLIIn(t, malloryHome, dir, "apps:create", "probe")
-	env := fmt.Sprintf("ENV PROBE_VICTIM=%s PROBE_HOST_PORT=%s PROBE_MARKER=%s\n", victim, hostPort, marker)
+	env := fmt.Sprintf("ENV PROBE_VICTIM=%s PROBE_HOST_PORT=%s PROBE_MARKER=%s PROBE_OUTSIDE=%s\n", victim, hostPort, marker, outside)
 	writeFiles(t, dir, map[string]string{
 		"probe.py": probeScript,
 		"Dockerfile": "FROM paas/stack-build\n" + env +
@@ -253,6 +261,7 @@ func TestEscapeProbe(t *testing.T) {
 			"metadata":      wantConnectDenied,
 			"proc1-root":    "ENOENT",
 			"symlink-write": "ENOENT",
+			"outside":       "ALLOWED", // outbound traffic stays as it was
 		}
 		for name, w := range want {
 			if got, ok := results[where+" "+name]; !ok || got != w {
@@ -288,7 +297,7 @@ func pushWithKey(t *testing.T, dir, key string) (string, error) {
 func formatProbes(m map[string]string) string {
 	var b strings.Builder
 	for _, where := range []string{"build", "instance"} {
-		for _, name := range []string{"uid", "uid_map", "CapEff", "Seccomp", "NoNewPrivs", "unshare-user", "raw-socket", "mknod", "other-app", "gateway-port", "metadata", "proc1-root", "symlink-write"} {
+		for _, name := range []string{"uid", "uid_map", "CapEff", "Seccomp", "NoNewPrivs", "unshare-user", "raw-socket", "mknod", "other-app", "gateway-port", "metadata", "proc1-root", "symlink-write", "outside"} {
 			fmt.Fprintf(&b, "  %s %s: %s\n", where, name, m[where+" "+name])
 		}
 	}
