@@ -24,6 +24,7 @@ import (
 	"paas/builder/internal/cnb"
 	"paas/builder/internal/core"
 	"paas/builder/internal/dockerfile"
+	"paas/builder/internal/extract"
 	"paas/runtime/network"
 )
 
@@ -397,74 +398,16 @@ func readProcfile(dir string) (map[string]string, error) {
 	return out, nil
 }
 
-// untar unpacks a source tree into dir, refusing paths that leave it.
-// Only directories, regular files and symlinks are kept.
+// untar unpacks a source tree or a buildpack archive into dir with the
+// one extractor (no symlink followed, nothing outside dir touched), files
+// 0644, or 0755 when executable, directories 0755, owned by the builder.
 func untar(r io.Reader, dir string) error {
-	tr := tar.NewReader(r)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		name := path.Clean("/" + h.Name)
-		if name == "/" {
-			continue
-		}
-		target := filepath.Join(dir, filepath.FromSlash(name))
-		// Parents must be real directories, not symlinks from the archive.
-		if err := checkParents(dir, filepath.Dir(target)); err != nil {
-			return fmt.Errorf("%s: %w", h.Name, err)
-		}
-		switch h.Typeflag {
-		case tar.TypeDir:
-			if err := os.MkdirAll(target, 0o755); err != nil {
-				return err
-			}
-		case tar.TypeReg:
-			if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
-				return err
-			}
-			mode := fs.FileMode(0o644)
-			if h.Mode&0o111 != 0 {
-				mode = 0o755
-			}
-			f, err := os.OpenFile(target, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
-			if err != nil {
-				return err
-			}
-			_, err = io.Copy(f, tr)
-			if cerr := f.Close(); err == nil {
-				err = cerr
-			}
-			if err != nil {
-				return err
-			}
-		case tar.TypeSymlink:
-			if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
-				return err
-			}
-			if err := os.Symlink(h.Linkname, target); err != nil {
-				return err
-			}
-		}
-	}
+	return extract.Tar(r, dir, extract.Options{Mode: sourceMode})
 }
 
-func checkParents(root, dir string) error {
-	for d := dir; len(d) > len(root); d = filepath.Dir(d) {
-		fi, err := os.Lstat(d)
-		if errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		if !fi.IsDir() {
-			return errors.New("path goes through a non-directory")
-		}
+func sourceMode(h *tar.Header) fs.FileMode {
+	if h.Typeflag == tar.TypeDir || h.Mode&0o111 != 0 {
+		return 0o755
 	}
-	return nil
+	return 0o644
 }

@@ -1,0 +1,80 @@
+package builder_test
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"paas/builder"
+)
+
+// tarEntry is one entry of tarOf's archive: a file, or a symlink when
+// Link is set.
+type tarEntry struct{ Name, Body, Link string }
+
+func tarOf(t *testing.T, entries ...tarEntry) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, e := range entries {
+		h := &tar.Header{Name: e.Name, Mode: 0o644, Size: int64(len(e.Body)), Typeflag: tar.TypeReg}
+		if e.Link != "" {
+			h = &tar.Header{Name: e.Name, Mode: 0o777, Linkname: e.Link, Typeflag: tar.TypeSymlink}
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Write([]byte(e.Body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// TestUntarDoesNotFollowSymlinks (issue 14, finding 1): a tar whose entry
+// x is a symlink to a host file and whose next entry is a file x — what a
+// git push of a tree with two entries named x gives, or a custom buildpack
+// archive — leaves the host file as it was.
+func TestUntarDoesNotFollowSymlinks(t *testing.T) {
+	e := newEnv(t)
+	victim := filepath.Join(t.TempDir(), "cron")
+	evil := func(more ...tarEntry) []byte {
+		return tarOf(t, append([]tarEntry{{Name: "x", Link: victim}, {Name: "x", Body: "* * * * * root touch /pwned\n"}}, more...)...)
+	}
+	bpArchive := filepath.Join(t.TempDir(), "bp.tar")
+	if err := os.WriteFile(bpArchive, evil(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		req     builder.Request
+		wantErr bool
+	}{
+		{"source", builder.Request{App: "shop", Tar: bytes.NewReader(evil(tarEntry{Name: "Dockerfile", Body: "FROM busybox\nCOPY x /x\n"}))}, false},
+		{"buildpack", builder.Request{App: "shop", Dir: t.TempDir(), Buildpacks: []string{bpArchive}}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := os.WriteFile(victim, []byte("secret\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			var out bytes.Buffer
+			tt.req.Output = &out
+			_, err := e.b.Build(context.Background(), tt.req)
+			t.Logf("Build = %v; output:\n%s", err, out.String())
+			if (err != nil) != tt.wantErr {
+				t.Errorf("Build = %v, want an error: %v", err, tt.wantErr)
+			}
+			got, err := os.ReadFile(victim)
+			if err != nil || string(got) != "secret\n" {
+				t.Errorf("host file %s = %q, %v; want %q", victim, got, err, "secret\n")
+			}
+		})
+	}
+}
