@@ -78,3 +78,34 @@ func TestUntarDoesNotFollowSymlinks(t *testing.T) {
 		})
 	}
 }
+
+// TestAddDoesNotChmodHost (issue 14, finding 3): FROM scratch and ADD of a
+// tar with a symlink d to a host file, then a directory d of mode 0666,
+// leaves the host file's mode as it was.
+func TestAddDoesNotChmodHost(t *testing.T) {
+	e := newEnv(t)
+	victim := filepath.Join(t.TempDir(), "secrets.key")
+	if err := os.WriteFile(victim, []byte("key"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var arch bytes.Buffer
+	tw := tar.NewWriter(&arch)
+	for _, h := range []*tar.Header{
+		{Typeflag: tar.TypeSymlink, Name: "d", Linkname: victim, Mode: 0o777},
+		{Typeflag: tar.TypeDir, Name: "d/", Mode: 0o666},
+	} {
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	dir := writeTree(t, map[string]string{"Dockerfile": "FROM scratch\nADD evil.tar /\n", "evil.tar": arch.String()})
+	if _, err := e.build(t, dir, nil); err != nil {
+		t.Errorf("Build: %v", err)
+	}
+	if fi, err := os.Stat(victim); err != nil || fi.Mode() != 0o600 {
+		t.Errorf("host file %s: mode %v, %v; want -rw-------", victim, fi.Mode(), err)
+	}
+}

@@ -1,7 +1,6 @@
 package dockerfile
 
 import (
-	"archive/tar"
 	"bufio"
 	"bytes"
 	"compress/gzip"
@@ -23,6 +22,8 @@ import (
 	"github.com/moby/patternmatcher"
 	"github.com/moby/patternmatcher/ignorefile"
 	"github.com/moby/sys/symlink"
+
+	"paas/builder/internal/extract"
 )
 
 // source is a tree files are copied from: the build context (with its
@@ -464,7 +465,9 @@ func isArchive(p string) bool {
 	return len(head) >= 262 && string(head[257:262]) == "ustar"
 }
 
-// extract unpacks the tar archive at hostSrc into the directory dest.
+// extract unpacks the tar archive at hostSrc into the directory dest
+// with the one extractor: dest is resolved in the root, and beneath it no
+// symlink is followed (an entry through one is refused).
 func (c copier) extract(hostSrc, dest string) error {
 	f, err := os.Open(hostSrc)
 	if err != nil {
@@ -479,66 +482,13 @@ func (c copier) extract(hostSrc, dest string) error {
 		}
 		r = gz
 	}
-	if _, err := c.mkdirAll(dest); err != nil {
+	hp, err := c.mkdirAll(dest)
+	if err != nil {
 		return err
 	}
-	tr := tar.NewReader(r)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("read archive: %w", err)
-		}
-		target := path.Join(dest, path.Clean("/"+h.Name))
-		if _, err := c.mkdirAll(path.Dir(target)); err != nil {
-			return err
-		}
-		hp, err := c.hostPath(target)
-		if err != nil {
-			return err
-		}
-		mode := fs.FileMode(h.Mode).Perm()
-		switch h.Typeflag {
-		case tar.TypeDir:
-			if _, err := c.mkdirAll(target); err != nil {
-				return err
-			}
-			if err := os.Chmod(hp, mode); err != nil {
-				return err
-			}
-		case tar.TypeReg:
-			if err := removeNonDir(hp); err != nil {
-				return err
-			}
-			out, err := os.OpenFile(hp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
-			if err != nil {
-				return err
-			}
-			_, err = io.Copy(out, tr)
-			if cerr := out.Close(); err == nil {
-				err = cerr
-			}
-			if err != nil {
-				return err
-			}
-		case tar.TypeSymlink:
-			if err := removeNonDir(hp); err != nil {
-				return err
-			}
-			if err := os.Symlink(h.Linkname, hp); err != nil {
-				return err
-			}
-		default:
-			continue // hard links, devices: not unpacked
-		}
-		uid, gid := h.Uid, h.Gid
-		if c.owner != nil {
-			uid, gid = c.owner.uid, c.owner.gid
-		}
-		if err := os.Lchown(hp, uid, gid); err != nil {
-			return err
-		}
+	opts := extract.Options{KeepOwners: true}
+	if c.owner != nil {
+		opts.Owner = &extract.Owner{UID: c.owner.uid, GID: c.owner.gid}
 	}
+	return extract.Tar(r, hp, opts)
 }

@@ -1,6 +1,8 @@
 package dockerfile
 
 import (
+	"archive/tar"
+	"bytes"
 	"crypto/sha256"
 	"fmt"
 	"io/fs"
@@ -11,6 +13,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"paas/internal/testenv"
 )
 
 // tree writes files (path → content; a value starting with "->" makes a
@@ -218,5 +222,71 @@ func TestParseChown(t *testing.T) {
 		if (err != nil) != tt.err || !cmp.Equal(got, tt.want, cmp.AllowUnexported(owner{})) {
 			t.Errorf("parseChown(%q) = %v, %v, want %v (error: %v)", tt.spec, got, err, tt.want, tt.err)
 		}
+	}
+}
+
+// TestAddArchiveStaysInRoot (issue 14, finding 3): ADD of a tar whose entry
+// d is a symlink to a host file and whose next entry is a directory d (or a
+// file under d) changes nothing outside the image's root.
+func TestAddArchiveStaysInRoot(t *testing.T) {
+	testenv.Root(t) // the entries keep the archive's owners
+	victim := filepath.Join(t.TempDir(), "secrets.key")
+	tests := []struct {
+		name    string
+		entries []tar.Header
+		wantErr bool
+		want    map[string]string
+	}{
+		{"symlink then directory", []tar.Header{
+			{Typeflag: tar.TypeSymlink, Name: "d", Linkname: victim, Mode: 0o777},
+			{Typeflag: tar.TypeDir, Name: "d/", Mode: 0o666},
+		}, false, map[string]string{"app": "dir", "app/d": "dir"}},
+		{"symlink then file", []tar.Header{
+			{Typeflag: tar.TypeSymlink, Name: "d", Linkname: victim, Mode: 0o777},
+			{Typeflag: tar.TypeReg, Name: "d", Mode: 0o666},
+		}, false, map[string]string{"app": "dir", "app/d": ""}},
+		{"file under a symlinked directory", []tar.Header{
+			{Typeflag: tar.TypeSymlink, Name: "e", Linkname: filepath.Dir(victim), Mode: 0o777},
+			{Typeflag: tar.TypeReg, Name: "e/secrets.key", Mode: 0o666},
+		}, true, map[string]string{"app": "dir", "app/e": "->" + filepath.Dir(victim)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := os.WriteFile(victim, []byte("key"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(victim, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			var buf bytes.Buffer
+			tw := tar.NewWriter(&buf)
+			for _, h := range tt.entries {
+				if err := tw.WriteHeader(&h); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := tw.Close(); err != nil {
+				t.Fatal(err)
+			}
+			arch := filepath.Join(t.TempDir(), "evil.tar")
+			if err := os.WriteFile(arch, buf.Bytes(), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			root := t.TempDir()
+			err := copier{root: root}.extract(arch, "/app")
+			if (err != nil) != tt.wantErr {
+				t.Errorf("extract = %v, want an error: %v", err, tt.wantErr)
+			}
+			fi, err := os.Lstat(victim)
+			if err != nil || fi.Mode() != 0o600 {
+				t.Errorf("host file %s: mode %v, %v; want -rw-------", victim, fi.Mode(), err)
+			}
+			if b, _ := os.ReadFile(victim); string(b) != "key" {
+				t.Errorf("host file %s = %q, want %q", victim, b, "key")
+			}
+			if diff := cmp.Diff(tt.want, list(t, root)); diff != "" {
+				t.Errorf("image root (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
