@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"os"
 	"path"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -248,11 +247,18 @@ func (b *Builder) Build(ctx context.Context, req Request) (res Result, err error
 	if dfName == "" {
 		dfName = "Dockerfile"
 	}
-	_, err = os.Stat(filepath.Join(dir, filepath.FromSlash(path.Clean("/"+dfName))))
+	// The source is the user's: its files are read in it (os.Root), so a
+	// symlink that leads out of it reaches nothing on the host.
+	src, err := os.OpenRoot(dir)
+	if err != nil {
+		return Result{}, fmt.Errorf("%w: source: %v", ErrInvalid, err)
+	}
+	defer src.Close()
+	_, err = src.Lstat(path.Clean("/" + dfName)[1:])
 	useBuildpacks := errors.Is(err, fs.ErrNotExist)
 	var procs map[string]string
 	if !useBuildpacks {
-		if procs, err = readProcfile(dir); err != nil {
+		if procs, err = readProcfile(src); err != nil {
 			return Result{}, fmt.Errorf("%w: %v", ErrInvalid, err)
 		}
 	}
@@ -374,14 +380,21 @@ func (b *Builder) PruneCache(ctx context.Context, maxAge time.Duration) (int, er
 
 var procRE = regexp.MustCompile(`^([A-Za-z0-9_-]+):\s*(.+)$`)
 
-// readProcfile reads dir/Procfile, if any: "type: command" lines.
-func readProcfile(dir string) (map[string]string, error) {
-	b, err := os.ReadFile(filepath.Join(dir, "Procfile"))
+// readProcfile reads the source's Procfile, if any: "type: command"
+// lines. A Procfile may be a symlink to another file of the source; one
+// that leads out of it is an error, not an absent Procfile: an app whose
+// process types silently vanished would be harder to understand than a
+// build that says why it stopped.
+func readProcfile(src *os.Root) (map[string]string, error) {
+	b, err := src.ReadFile("Procfile")
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, err
+		if fi, lerr := src.Lstat("Procfile"); lerr == nil && fi.Mode()&fs.ModeSymlink != 0 {
+			return nil, errors.New("the Procfile is a symbolic link that leads out of the source: make it a file, or a link to a file of the repository")
+		}
+		return nil, fmt.Errorf("read the Procfile: %w", err)
 	}
 	out := map[string]string{}
 	for i, line := range strings.Split(string(b), "\n") {

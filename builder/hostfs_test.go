@@ -4,9 +4,13 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 
 	"paas/builder"
 )
@@ -108,4 +112,61 @@ func TestAddDoesNotChmodHost(t *testing.T) {
 	if fi, err := os.Stat(victim); err != nil || fi.Mode() != 0o600 {
 		t.Errorf("host file %s: mode %v, %v; want -rw-------", victim, fi.Mode(), err)
 	}
+}
+
+// TestSourceReadInScope (issue 14, finding 9): files of the pushed tree
+// that paas reads itself — the Procfile, a custom buildpack's
+// buildpack.toml — are read in the tree: a symlink to another file of the
+// tree works, one that leads out of it is an error and nothing of the host
+// file shows.
+func TestSourceReadInScope(t *testing.T) {
+	e := newEnv(t)
+	host := t.TempDir()
+	procfile := filepath.Join(host, "Procfile")
+	bpToml := filepath.Join(host, "buildpack.toml")
+	for p, body := range map[string]string{
+		procfile: "hostsecret: cat /etc/shadow\n",
+		bpToml:   "api = \"0.10\"\n[buildpack]\nid = \"hostsecret\"\nversion = \"1\"\n",
+	} {
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	link := func(dir, name, target string) string {
+		t.Helper()
+		if err := os.Symlink(target, filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
+		return dir
+	}
+
+	t.Run("Procfile linked inside", func(t *testing.T) {
+		dir := link(writeTree(t, map[string]string{"Dockerfile": "FROM busybox\n", "deploy/Procfile": "worker: sleep 1\n"}),
+			"Procfile", "deploy/Procfile")
+		res, err := e.build(t, dir, nil)
+		if err != nil {
+			t.Fatalf("Build: %v", err)
+		}
+		if diff := cmp.Diff(map[string]string{"web": "", "worker": "sleep 1"}, res.ProcessTypes); diff != "" {
+			t.Errorf("process types (-want +got):\n%s", diff)
+		}
+	})
+	for _, target := range []string{procfile, "../../../../../../../.." + procfile} {
+		t.Run("Procfile linked out "+target[:3], func(t *testing.T) {
+			dir := link(writeTree(t, map[string]string{"Dockerfile": "FROM busybox\n"}), "Procfile", target)
+			res, err := e.build(t, dir, nil)
+			want := "the Procfile is a symbolic link that leads out of the source"
+			if !errors.Is(err, builder.ErrInvalid) || !strings.Contains(err.Error(), want) {
+				t.Errorf("Build = %v, %v; want ErrInvalid: %s", res.ProcessTypes, err, want)
+			}
+		})
+	}
+	t.Run("buildpack.toml linked out", func(t *testing.T) {
+		bp := link(writeTree(t, map[string]string{"bin/detect": "#!/bin/sh\n", "bin/build": "#!/bin/sh\n"}), "buildpack.toml", bpToml)
+		var out bytes.Buffer
+		_, err := e.b.Build(context.Background(), builder.Request{App: "shop", Dir: t.TempDir(), Buildpacks: []string{bp}, Output: &out})
+		if !errors.Is(err, builder.ErrInvalid) || !strings.Contains(err.Error(), "buildpack.toml") || strings.Contains(err.Error()+out.String(), "hostsecret") {
+			t.Errorf("Build = %v; want ErrInvalid about buildpack.toml, not naming what the host file holds; output:\n%s", err, out.String())
+		}
+	})
 }

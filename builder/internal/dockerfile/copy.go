@@ -33,13 +33,23 @@ type source struct {
 	ignore *patternmatcher.PatternMatcher // nil: nothing ignored
 }
 
-// readIgnore reads dir/.dockerignore, if there is one.
+// readIgnore reads dir/.dockerignore, if there is one, in dir: a symlink
+// may lead to another file of the context, and one that leads out of it is
+// an error.
 func readIgnore(dir string) (*patternmatcher.PatternMatcher, error) {
-	f, err := os.Open(filepath.Join(dir, ".dockerignore"))
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	f, err := root.Open(".dockerignore")
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
+		if fi, lerr := root.Lstat(".dockerignore"); lerr == nil && fi.Mode()&fs.ModeSymlink != 0 {
+			return nil, errors.New("a symbolic link that leads out of the build context")
+		}
 		return nil, err
 	}
 	defer f.Close()
@@ -85,17 +95,19 @@ func (s source) match(src string) ([]string, error) {
 		}
 		return []string{rel}, nil
 	}
-	matches, err := filepath.Glob(filepath.Join(s.root, filepath.FromSlash(rel)))
+	// Matched in the context: a symlinked directory that leads out of it
+	// is not listed (its host names would show in errors).
+	root, err := os.OpenRoot(s.root)
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	matches, err := fs.Glob(root.FS(), rel)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", src, err)
 	}
 	var out []string
-	for _, m := range matches {
-		r, err := filepath.Rel(s.root, m)
-		if err != nil || strings.HasPrefix(r, "..") {
-			continue
-		}
-		r = filepath.ToSlash(r)
+	for _, r := range matches {
 		if !s.ignored(r) {
 			out = append(out, r)
 		}

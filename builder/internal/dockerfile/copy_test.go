@@ -157,6 +157,8 @@ func TestMatchErrors(t *testing.T) {
 		{"*.nope", "*.nope: no files match"},
 		{"../../etc/passwd", "etc/passwd: no such file or directory"}, // stays in the context
 		{"out/passwd", "out/passwd: no such file or directory"},       // a symlink cannot leave it
+		{"out/*", "out/*: no files match"},                            // nor list what is outside
+		{"o*/p*", "o*/p*: no files match"},
 	}
 	for _, tt := range tests {
 		_, err := src.match(tt.src)
@@ -288,5 +290,30 @@ func TestAddArchiveStaysInRoot(t *testing.T) {
 				t.Errorf("image root (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestIgnoreFileInScope (issue 14, finding 9): a .dockerignore that is a
+// symlink is read in the context: a link to a file of the context works,
+// one that leads out of it is an error.
+func TestIgnoreFileInScope(t *testing.T) {
+	host := filepath.Join(t.TempDir(), "patterns")
+	if err := os.WriteFile(host, []byte("secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	inside := tree(t, map[string]string{"secret": "s", "conf/ignore": "secret\n", ".dockerignore": "->conf/ignore"})
+	ignore, err := readIgnore(inside)
+	if err != nil {
+		t.Fatalf("readIgnore(link inside) = %v", err)
+	}
+	if _, err := (source{root: inside, ignore: ignore}).match("secret"); err == nil || err.Error() != "secret: excluded by .dockerignore" {
+		t.Errorf("match(secret) = %v, want it excluded", err)
+	}
+	for _, target := range []string{host, "../../../../../../../.." + host} {
+		dir := tree(t, map[string]string{"secret": "s", ".dockerignore": "->" + target})
+		pm, err := readIgnore(dir)
+		if want := "a symbolic link that leads out of the build context"; err == nil || err.Error() != want {
+			t.Errorf("readIgnore(link to %s) = %v, %v; want %q", target, pm, err, want)
+		}
 	}
 }
