@@ -288,7 +288,7 @@ func (b *Builder) Build(ctx context.Context, req Request) (res Result, err error
 			Limits:     stepLimits,
 			Network:    b.opts.Network,
 			ResolvConf: b.opts.ResolvConf,
-			Base:       b.base,
+			Base:       b.appBase(req.App),
 		})
 	}
 	if err != nil {

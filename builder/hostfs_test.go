@@ -170,3 +170,51 @@ func TestSourceReadInScope(t *testing.T) {
 		}
 	})
 }
+
+// TestBaseImageOfAnotherApp (issue 14, suspected finding): a Dockerfile
+// may start from, or copy from, its own app's images, the stacks and
+// registry images, never another app's build ("paas/<other>:…"), however
+// the name is spelled.
+func TestBaseImageOfAnotherApp(t *testing.T) {
+	e := newEnv(t)
+	blog, err := e.b.Build(context.Background(), builder.Request{App: "blog", Tag: "v1",
+		Dir: writeTree(t, map[string]string{"Dockerfile": "FROM busybox\nRUN echo blog-secret > /secret\n"})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	shop, err := e.b.Build(context.Background(), builder.Request{App: "shop", Tag: "v1",
+		Dir: writeTree(t, map[string]string{"Dockerfile": "FROM busybox\nRUN echo shop > /mine\n"})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const rule = "belongs to another app: a build may use the stacks, its own app's images (paas/shop) and registry images"
+	tests := []struct {
+		dockerfile string
+		wantErr    bool
+	}{
+		{"FROM " + blog.Image + "\n", true},
+		{"FROM docker.io/" + blog.Image + "\n", true},
+		{"FROM index.docker.io/" + blog.Image + "\n", true},
+		{"FROM paas/blog@" + blog.Digest.String() + "\n", true},
+		{"ARG APP=blog\nFROM paas/${APP}:v1\n", true},
+		{"FROM busybox\nCOPY --from=" + blog.Image + " /secret /secret\n", true},
+		{"FROM " + shop.Image + "\nRUN cat /mine\n", false},
+		{"FROM busybox\nCOPY --from=" + shop.Image + " /mine /mine\n", false},
+	}
+	for _, tt := range tests {
+		t.Run(strings.ReplaceAll(tt.dockerfile, "\n", ";"), func(t *testing.T) {
+			var out bytes.Buffer
+			_, err := e.b.Build(context.Background(), builder.Request{App: "shop", Tag: "v2", Output: &out,
+				Dir: writeTree(t, map[string]string{"Dockerfile": tt.dockerfile})})
+			if !tt.wantErr {
+				if err != nil {
+					t.Errorf("Build = %v, want success; output:\n%s", err, out.String())
+				}
+				return
+			}
+			if !errors.Is(err, builder.ErrInvalid) || !strings.Contains(err.Error(), rule) {
+				t.Errorf("Build = %v, want ErrInvalid: %s; output:\n%s", err, rule, out.String())
+			}
+		})
+	}
+}
