@@ -161,6 +161,17 @@ func TestSourceReadInScope(t *testing.T) {
 			}
 		})
 	}
+	t.Run("Dockerfile linked out", func(t *testing.T) {
+		if err := os.WriteFile(filepath.Join(host, "Dockerfile"), []byte("FROM busybox\nRUN echo hostsecret\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		dir := link(t.TempDir(), "Dockerfile", filepath.Join(host, "Dockerfile"))
+		var out bytes.Buffer
+		_, err := e.build(t, dir, &out)
+		if want := "Dockerfile: no such file in the build context"; !errors.Is(err, builder.ErrInvalid) || err.Error() != want || strings.Contains(out.String(), "hostsecret") {
+			t.Errorf("Build = %v, want ErrInvalid %q and no step of the host file", err, want)
+		}
+	})
 	t.Run("buildpack.toml linked out", func(t *testing.T) {
 		bp := link(writeTree(t, map[string]string{"bin/detect": "#!/bin/sh\n", "bin/build": "#!/bin/sh\n"}), "buildpack.toml", bpToml)
 		var out bytes.Buffer

@@ -143,7 +143,7 @@ func TestCopy(t *testing.T) {
 }
 
 func TestMatchErrors(t *testing.T) {
-	dir := tree(t, map[string]string{"a.txt": "a", "secret": "s", "out": "->/etc", ".dockerignore": "secret\n"})
+	dir := tree(t, map[string]string{"a.txt": "a", "secret": "s", "out": "->/etc", "pw": "->../../../../../../etc/passwd", ".dockerignore": "secret\n"})
 	ignore, err := readIgnore(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -157,6 +157,7 @@ func TestMatchErrors(t *testing.T) {
 		{"*.nope", "*.nope: no files match"},
 		{"../../etc/passwd", "etc/passwd: no such file or directory"}, // stays in the context
 		{"out/passwd", "out/passwd: no such file or directory"},       // a symlink cannot leave it
+		{"pw", "pw: no such file or directory"},                       // nor a file's
 		{"out/*", "out/*: no files match"},                            // nor list what is outside
 		{"o*/p*", "o*/p*: no files match"},
 	}
