@@ -477,9 +477,8 @@ func isArchive(p string) bool {
 	return len(head) >= 262 && string(head[257:262]) == "ustar"
 }
 
-// extract unpacks the tar archive at hostSrc into the directory dest
-// with the one extractor: dest is resolved in the root, and beneath it no
-// symlink is followed (an entry through one is refused).
+// extract unpacks the tar archive at hostSrc into the directory dest (in
+// the image) with the one extractor.
 func (c copier) extract(hostSrc, dest string) error {
 	f, err := os.Open(hostSrc)
 	if err != nil {
@@ -494,13 +493,12 @@ func (c copier) extract(hostSrc, dest string) error {
 		}
 		r = gz
 	}
-	hp, err := c.mkdirAll(dest)
-	if err != nil {
-		return err
-	}
-	opts := extract.Options{KeepOwners: true}
+	// The image's own symlinks (/bin -> usr/bin) lead the way as they
+	// would inside it; none leaves its root, and none the archive makes
+	// is written through.
+	opts := extract.Options{KeepOwners: true, Dest: dest, FollowInRoot: true}
 	if c.owner != nil {
 		opts.Owner = &extract.Owner{UID: c.owner.uid, GID: c.owner.gid}
 	}
-	return extract.Tar(r, hp, opts)
+	return extract.Tar(r, c.root, opts)
 }

@@ -318,3 +318,41 @@ func TestIgnoreFileInScope(t *testing.T) {
 		}
 	}
 }
+
+// TestAddThroughImageLinks: ADD follows the image's own symlinks in its
+// root as Docker does (/bin -> usr/bin on a merged-/usr image, absolute
+// ones too), for the destination and for entries' parents.
+func TestAddThroughImageLinks(t *testing.T) {
+	testenv.Root(t)
+	root := tree(t, map[string]string{"usr/bin/": "", "usr/lib/": "", "bin": "->usr/bin", "lib": "->/usr/lib"})
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, h := range []tar.Header{
+		{Typeflag: tar.TypeReg, Name: "bin/tool", Mode: 0o755},
+		{Typeflag: tar.TypeReg, Name: "lib/x.so", Mode: 0o644},
+	} {
+		if err := tw.WriteHeader(&h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	arch := filepath.Join(t.TempDir(), "a.tar")
+	if err := os.WriteFile(arch, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := copier{root: root}
+	if err := c.extract(arch, "/"); err != nil {
+		t.Fatalf("extract to /: %v", err)
+	}
+	if err := c.extract(arch, "/lib/sub"); err != nil {
+		t.Fatalf("extract to /lib/sub: %v", err)
+	}
+	want := map[string]string{"bin": "->usr/bin", "lib": "->/usr/lib", "usr": "dir", "usr/bin": "dir", "usr/bin/tool": "",
+		"usr/lib": "dir", "usr/lib/x.so": "", "usr/lib/sub": "dir", "usr/lib/sub/bin": "dir", "usr/lib/sub/bin/tool": "",
+		"usr/lib/sub/lib": "dir", "usr/lib/sub/lib/x.so": ""}
+	if diff := cmp.Diff(want, list(t, root)); diff != "" {
+		t.Errorf("image root (-want +got):\n%s", diff)
+	}
+}

@@ -10,11 +10,13 @@
 //
 //   - a leading "/" is dropped (the entry lands beneath the directory); a
 //     name with a ".." element is refused;
-//   - an entry whose parent is a symlink or a file is refused;
+//   - an entry whose parent is a symlink or a file is refused (unless
+//     Options.FollowInRoot, for an image's root, where it is resolved as
+//     if the directory were "/");
 //   - a file, symlink or link entry first removes what is at its name
 //     (a directory there is refused), then creates its own with O_EXCL;
-//   - modes, owners and times are set on the open file descriptor, or with
-//     AT_SYMLINK_NOFOLLOW;
+//   - modes and owners are set on the open file descriptor, or with
+//     AT_SYMLINK_NOFOLLOW, as are the times of files and symlinks;
 //   - a hard link must name an earlier file or symlink beneath the
 //     directory, reached without symlinks;
 //   - devices, FIFOs and other special files are skipped.
@@ -30,6 +32,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"slices"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -50,6 +53,15 @@ type Options struct {
 	// otherwise they belong to the calling process.
 	Owner      *Owner
 	KeepOwners bool
+	// Dest is the path beneath the directory the entries land under
+	// (made like their parents); if empty, the directory itself.
+	Dest string
+	// FollowInRoot lets the parents of an entry (and Dest) be symlinks,
+	// resolved as if the directory were "/" (openat2 RESOLVE_IN_ROOT):
+	// for unpacking into an image, whose /bin may be a link to usr/bin.
+	// Nothing outside the directory is reached either way, and an entry's
+	// own name is never followed. If false, no symlink is followed at all.
+	FollowInRoot bool
 }
 
 // Errors an archive is refused with, wrapped with the entry's name.
@@ -66,9 +78,13 @@ var (
 	ErrBadLink = errors.New("links to something that is not a file beneath the directory")
 )
 
-// resolve never follows a symlink, magic link or "..", and never leaves
-// the directory fd names.
-const resolve = unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS
+// Path resolutions: strict never follows a symlink, magic link or "..",
+// and never leaves the directory; inRoot follows symlinks as if the
+// directory were "/", which cannot leave it either.
+const (
+	strict = unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS
+	inRoot = unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS
+)
 
 // Tar unpacks the tar stream r into the directory dir, which must exist.
 // On an error, what was unpacked so far stays.
@@ -78,7 +94,20 @@ func Tar(r io.Reader, dir string, opts Options) error {
 		return &fs.PathError{Op: "open", Path: dir, Err: err}
 	}
 	defer unix.Close(root)
-	x := extractor{root: root, opts: opts}
+	x := extractor{root: root, opts: opts, resolve: strict}
+	if opts.FollowInRoot {
+		x.resolve = inRoot
+	}
+	if x.dest, err = split(opts.Dest); err != nil {
+		return fmt.Errorf("%s: %w", opts.Dest, err)
+	}
+	if len(x.dest) > 0 {
+		fd, err := x.mkdirs(x.dest)
+		if err != nil {
+			return fmt.Errorf("%s: %w", opts.Dest, err)
+		}
+		unix.Close(fd)
+	}
 	tr := tar.NewReader(r)
 	for {
 		h, err := tr.Next()
@@ -95,8 +124,10 @@ func Tar(r io.Reader, dir string, opts Options) error {
 }
 
 type extractor struct {
-	root int
-	opts Options
+	root    int
+	opts    Options
+	resolve uint64
+	dest    []string // Options.Dest's elements
 }
 
 // split cleans an entry name into its elements: "" and "." elements and
@@ -124,6 +155,7 @@ func (x *extractor) entry(h *tar.Header, r io.Reader) error {
 	if len(elems) == 0 {
 		return nil // the directory itself: left as it is
 	}
+	elems = append(slices.Clip(x.dest), elems...)
 	switch h.Typeflag {
 	case tar.TypeDir, tar.TypeReg, tar.TypeSymlink, tar.TypeLink: // the reader makes TypeRegA TypeReg
 	default:
@@ -161,7 +193,7 @@ func (x *extractor) entry(h *tar.Header, r io.Reader) error {
 		}
 		fd, err := unix.Openat2(parent, base, &unix.OpenHow{
 			Flags: unix.O_WRONLY | unix.O_CREAT | unix.O_EXCL | unix.O_NOFOLLOW | unix.O_CLOEXEC,
-			Mode:  0o600, Resolve: resolve,
+			Mode:  0o600, Resolve: x.resolve,
 		})
 		if err != nil {
 			return err
@@ -232,11 +264,14 @@ func (x *extractor) owner(h *tar.Header) (uid, gid int, chown bool) {
 	return 0, 0, false
 }
 
-// open opens the directory p beneath dirfd, refusing symlinks.
-func (x *extractor) open(dirfd int, p string) (int, error) {
-	fd, err := unix.Openat2(dirfd, p, &unix.OpenHow{
-		Flags: unix.O_RDONLY | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC, Resolve: resolve,
-	})
+// open opens the directory p beneath dirfd. Its last element is followed
+// if it is a symlink only when follow and FollowInRoot.
+func (x *extractor) open(dirfd int, p string, follow bool) (int, error) {
+	flags := uint64(unix.O_RDONLY | unix.O_DIRECTORY | unix.O_CLOEXEC)
+	if !follow {
+		flags |= unix.O_NOFOLLOW
+	}
+	fd, err := unix.Openat2(dirfd, p, &unix.OpenHow{Flags: flags, Resolve: x.resolve})
 	if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR) || errors.Is(err, unix.EXDEV) {
 		return -1, ErrThroughLink
 	}
@@ -246,24 +281,29 @@ func (x *extractor) open(dirfd int, p string) (int, error) {
 // mkdirs opens the directory elems beneath the root, making what is
 // missing (mode 0755).
 func (x *extractor) mkdirs(elems []string) (int, error) {
-	if fd, err := x.open(x.root, "./"+path.Join(elems...)); !errors.Is(err, unix.ENOENT) {
+	if fd, err := x.open(x.root, "./"+path.Join(elems...), true); !errors.Is(err, unix.ENOENT) {
 		return fd, err
 	}
 	fd, err := unix.Dup(x.root)
 	if err != nil {
 		return -1, err
 	}
-	for _, e := range elems {
-		next, err := x.open(fd, e)
+	for i, e := range elems {
+		// Each prefix from the root, so that FollowInRoot resolves an
+		// absolute symlink against the root, not the directory it is in.
+		sub := "./" + path.Join(elems[:i+1]...)
+		next, err := x.open(x.root, sub, true)
 		if errors.Is(err, unix.ENOENT) {
-			if err = unix.Mkdirat(fd, e, 0o755); err == nil || errors.Is(err, unix.EEXIST) {
-				next, err = x.open(fd, e)
-			}
-			if err == nil && x.opts.Owner != nil {
-				err = unix.Fchown(next, x.opts.Owner.UID, x.opts.Owner.GID)
-			}
-			if err == nil {
-				err = unix.Fchmod(next, 0o755) // not narrowed by the umask
+			if err = unix.Mkdirat(fd, e, 0o755); err == nil {
+				next, err = x.open(fd, e, false)
+				if err == nil && x.opts.Owner != nil {
+					err = unix.Fchown(next, x.opts.Owner.UID, x.opts.Owner.GID)
+				}
+				if err == nil {
+					err = unix.Fchmod(next, 0o755) // not narrowed by the umask
+				}
+			} else if errors.Is(err, unix.EEXIST) { // made meanwhile, or a dangling link
+				next, err = x.open(x.root, sub, true)
 			}
 		}
 		unix.Close(fd)
@@ -299,7 +339,7 @@ func (x *extractor) dir(parent int, base string) (int, error) {
 	if err != nil {
 		return -1, err
 	}
-	return x.open(parent, base)
+	return x.open(parent, base, false)
 }
 
 // clear removes what is at base in parent, unless it is a directory.
@@ -328,7 +368,8 @@ func (x *extractor) link(target string, parent int, base string) error {
 	if len(elems) == 0 {
 		return ErrBadLink
 	}
-	tparent, err := x.open(x.root, "./"+path.Join(elems[:len(elems)-1]...))
+	elems = append(slices.Clip(x.dest), elems...)
+	tparent, err := x.open(x.root, "./"+path.Join(elems[:len(elems)-1]...), true)
 	if err != nil {
 		return fmt.Errorf("link to %s: %w", target, ErrBadLink)
 	}

@@ -338,3 +338,97 @@ func TestTarMode(t *testing.T) {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
 }
+
+// TestTarFollowInRoot: unpacking into an image's root, parents may be the
+// image's symlinks (/bin -> usr/bin, absolute ones too), resolved in the
+// root; nothing outside it is reached, and an entry's own name is still
+// never followed.
+func TestTarFollowInRoot(t *testing.T) {
+	tests := []struct {
+		name    string
+		dest    string
+		entries func(victim string) []entry
+		wantErr bool
+		want    []string // added to the image's own entries
+	}{
+		{
+			name:    "relative link parent",
+			entries: func(v string) []entry { return []entry{file("bin/tool", "t")} },
+			want:    []string{"usr/bin/tool -rw-r--r-- t"},
+		},
+		{
+			name:    "absolute link parent stays in the root",
+			entries: func(v string) []entry { return []entry{file("lib/x.so", "x")} },
+			want:    []string{"usr/lib/x.so -rw-r--r-- x"},
+		},
+		{
+			name:    "dest through a link",
+			dest:    "/bin",
+			entries: func(v string) []entry { return []entry{file("tool", "t"), hardlink("tool2", "tool")} },
+			want:    []string{"usr/bin/tool -rw-r--r-- t", "usr/bin/tool2 -rw-r--r-- t"},
+		},
+		{
+			// The link resolves to the victim's path in the root, which
+			// is not there: an error, not a directory made through it.
+			name:    "archive's own absolute link to the victim",
+			entries: func(v string) []entry { return []entry{symlink("d", v), file("d/secret", "pwned")} },
+			wantErr: true,
+			want:    []string{"d Lrwxrwxrwx -> VICTIM"},
+		},
+		{
+			name: "archive's own dot-dot link",
+			entries: func(v string) []entry {
+				return []entry{symlink("d", "../../../../../../../../.."+v), file("d/secret", "pwned")}
+			},
+			wantErr: true,
+			want:    []string{"d Lrwxrwxrwx -> ../../../../../../../../..VICTIM"},
+		},
+		{
+			name:    "symlink then file of the same name",
+			entries: func(v string) []entry { return []entry{symlink("x", v+"/secret"), file("x", "pwned")} },
+			want:    []string{"x -rw-r--r-- pwned"},
+		},
+		{
+			name:    "symlink then directory of the same name",
+			entries: func(v string) []entry { return []entry{symlink("x", v), dir("x", 0o777)} },
+			want:    []string{"x drwxrwxrwx"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			base := t.TempDir()
+			victim := filepath.Join(base, "victim")
+			root := filepath.Join(base, "root")
+			for _, d := range []string{victim, root, root + "/usr/bin", root + "/usr/lib"} {
+				if err := os.MkdirAll(d, 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := os.Symlink("usr/bin", root+"/bin"); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink("/usr/lib", root+"/lib"); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(victim, "secret"), []byte("secret"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			image := listing(t, root)
+			err := Tar(archive(t, tt.entries(victim)...), root, Options{FollowInRoot: true, Dest: tt.dest})
+			if (err != nil) != tt.wantErr {
+				t.Errorf("Tar = %v, want an error: %v", err, tt.wantErr)
+			}
+			want := append([]string(nil), image...)
+			for _, w := range tt.want {
+				want = append(want, strings.ReplaceAll(w, "VICTIM", victim))
+			}
+			sort.Strings(want)
+			if diff := cmp.Diff(want, listing(t, root)); diff != "" {
+				t.Errorf("image root (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff([]string{"secret -rw------- secret"}, listing(t, victim)); diff != "" {
+				t.Errorf("victim directory changed (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
