@@ -3,10 +3,10 @@
 // source tree, a custom buildpack, a Dockerfile ADD.
 //
 // An archive is hostile. Every path is opened relative to the directory
-// with openat2(RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS), so no entry is written,
-// created, chmodded or chowned through a symbolic link, not even one an
-// earlier entry of the same archive made, and nothing outside the
-// directory is ever touched:
+// with openat2(RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS) — or, for an image's
+// root, RESOLVE_IN_ROOT — so no entry is written, created, chmodded or
+// chowned through a symbolic link, not even one an earlier entry of the
+// same archive made, and nothing outside the directory is ever touched:
 //
 //   - a leading "/" is dropped (the entry lands beneath the directory); a
 //     name with a ".." element is refused;
@@ -18,7 +18,7 @@
 //   - modes and owners are set on the open file descriptor, or with
 //     AT_SYMLINK_NOFOLLOW, as are the times of files and symlinks;
 //   - a hard link must name an earlier file or symlink beneath the
-//     directory, reached without symlinks;
+//     directory, reached as the entries' parents are;
 //   - devices, FIFOs and other special files are skipped.
 //
 // It needs Linux 5.6 or newer (openat2).
