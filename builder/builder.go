@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"os"
 	"path"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -24,6 +23,7 @@ import (
 	"paas/builder/internal/cnb"
 	"paas/builder/internal/core"
 	"paas/builder/internal/dockerfile"
+	"paas/builder/internal/extract"
 	"paas/runtime/network"
 )
 
@@ -260,11 +260,18 @@ func (b *Builder) Build(ctx context.Context, req Request) (res Result, err error
 	if dfName == "" {
 		dfName = "Dockerfile"
 	}
-	_, err = os.Stat(filepath.Join(dir, filepath.FromSlash(path.Clean("/"+dfName))))
+	// The source is the user's: its files are read in it (os.Root), so a
+	// symlink that leads out of it reaches nothing on the host.
+	src, err := os.OpenRoot(dir)
+	if err != nil {
+		return Result{}, fmt.Errorf("%w: source: %v", ErrInvalid, err)
+	}
+	defer src.Close()
+	_, err = src.Lstat(path.Clean("/" + dfName)[1:])
 	useBuildpacks := errors.Is(err, fs.ErrNotExist)
 	var procs map[string]string
 	if !useBuildpacks {
-		if procs, err = readProcfile(dir); err != nil {
+		if procs, err = readProcfile(src); err != nil {
 			return Result{}, fmt.Errorf("%w: %v", ErrInvalid, err)
 		}
 	}
@@ -294,7 +301,7 @@ func (b *Builder) Build(ctx context.Context, req Request) (res Result, err error
 			Limits:     stepLimits,
 			Network:    b.opts.Network,
 			ResolvConf: b.opts.ResolvConf,
-			Base:       b.base,
+			Base:       b.appBase(req.App),
 		})
 	}
 	if err != nil {
@@ -386,14 +393,21 @@ func (b *Builder) PruneCache(ctx context.Context, maxAge time.Duration) (int, er
 
 var procRE = regexp.MustCompile(`^([A-Za-z0-9_-]+):\s*(.+)$`)
 
-// readProcfile reads dir/Procfile, if any: "type: command" lines.
-func readProcfile(dir string) (map[string]string, error) {
-	b, err := os.ReadFile(filepath.Join(dir, "Procfile"))
+// readProcfile reads the source's Procfile, if any: "type: command"
+// lines. A Procfile may be a symlink to another file of the source; one
+// that leads out of it is an error, not an absent Procfile: an app whose
+// process types silently vanished would be harder to understand than a
+// build that says why it stopped.
+func readProcfile(src *os.Root) (map[string]string, error) {
+	b, err := src.ReadFile("Procfile")
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, err
+		if fi, lerr := src.Lstat("Procfile"); lerr == nil && fi.Mode()&fs.ModeSymlink != 0 {
+			return nil, errors.New("the Procfile is a symbolic link that leads out of the source: make it a file, or a link to a file of the repository")
+		}
+		return nil, fmt.Errorf("read the Procfile: %w", err)
 	}
 	out := map[string]string{}
 	for i, line := range strings.Split(string(b), "\n") {
@@ -410,74 +424,16 @@ func readProcfile(dir string) (map[string]string, error) {
 	return out, nil
 }
 
-// untar unpacks a source tree into dir, refusing paths that leave it.
-// Only directories, regular files and symlinks are kept.
+// untar unpacks a source tree or a buildpack archive into dir with the
+// one extractor (no symlink followed, nothing outside dir touched), files
+// 0644, or 0755 when executable, directories 0755, owned by the builder.
 func untar(r io.Reader, dir string) error {
-	tr := tar.NewReader(r)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		name := path.Clean("/" + h.Name)
-		if name == "/" {
-			continue
-		}
-		target := filepath.Join(dir, filepath.FromSlash(name))
-		// Parents must be real directories, not symlinks from the archive.
-		if err := checkParents(dir, filepath.Dir(target)); err != nil {
-			return fmt.Errorf("%s: %w", h.Name, err)
-		}
-		switch h.Typeflag {
-		case tar.TypeDir:
-			if err := os.MkdirAll(target, 0o755); err != nil {
-				return err
-			}
-		case tar.TypeReg:
-			if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
-				return err
-			}
-			mode := fs.FileMode(0o644)
-			if h.Mode&0o111 != 0 {
-				mode = 0o755
-			}
-			f, err := os.OpenFile(target, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
-			if err != nil {
-				return err
-			}
-			_, err = io.Copy(f, tr)
-			if cerr := f.Close(); err == nil {
-				err = cerr
-			}
-			if err != nil {
-				return err
-			}
-		case tar.TypeSymlink:
-			if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
-				return err
-			}
-			if err := os.Symlink(h.Linkname, target); err != nil {
-				return err
-			}
-		}
-	}
+	return extract.Tar(r, dir, extract.Options{Mode: sourceMode})
 }
 
-func checkParents(root, dir string) error {
-	for d := dir; len(d) > len(root); d = filepath.Dir(d) {
-		fi, err := os.Lstat(d)
-		if errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		if !fi.IsDir() {
-			return errors.New("path goes through a non-directory")
-		}
+func sourceMode(h *tar.Header) fs.FileMode {
+	if h.Typeflag == tar.TypeDir || h.Mode&0o111 != 0 {
+		return 0o755
 	}
-	return nil
+	return 0o644
 }

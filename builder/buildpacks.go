@@ -34,7 +34,14 @@ func (b *Builder) buildpacks(ctx context.Context, req Request, dir string, limit
 				return cnb.Result{}, fmt.Errorf("%w: buildpack %s: %v", ErrInvalid, d, err)
 			}
 			defer cleanup()
-			bp, err := cnb.Load(os.DirFS(d))
+			// Read in the buildpack's directory: a symlink in it that
+			// leads out of it reaches nothing on the host.
+			root, err := os.OpenRoot(d)
+			if err != nil {
+				return cnb.Result{}, fmt.Errorf("%w: buildpack %s: %v", ErrInvalid, d, err)
+			}
+			defer root.Close()
+			bp, err := cnb.Load(root.FS())
 			if err != nil {
 				return cnb.Result{}, kind(fmt.Errorf("buildpack %s: %w", d, err))
 			}
@@ -126,7 +133,7 @@ func buildpackDir(p string) (dir string, cleanup func(), err error) {
 		return p, func() {}, fmt.Errorf("not a directory or a tar archive of one: %v", err)
 	}
 	dir = tmp
-	if _, err := os.Stat(filepath.Join(tmp, "buildpack.toml")); err != nil {
+	if _, err := os.Lstat(filepath.Join(tmp, "buildpack.toml")); err != nil {
 		if ents, _ := os.ReadDir(tmp); len(ents) == 1 && ents[0].IsDir() {
 			dir = filepath.Join(tmp, ents[0].Name())
 		}

@@ -167,6 +167,39 @@ func (b *Builder) Pull(ctx context.Context, ref string) error {
 
 // base resolves FROM and COPY --from names: a local image, else (with
 // Options.Pull) a registry pull.
+// appBase resolves a FROM or COPY --from image of app's Dockerfile build,
+// after checking that app may use it (see allowBase).
+func (b *Builder) appBase(app string) func(context.Context, string) (core.State, error) {
+	return func(ctx context.Context, name string) (core.State, error) {
+		if err := b.allowBase(app, name); err != nil {
+			return core.State{}, err
+		}
+		return b.base(ctx, name)
+	}
+}
+
+// allowBase says whether app's build may use the image name: paas's own
+// repositories ("paas/…") hold every app's builds, so of them only the
+// stacks (and the images the operator set for buildpack builds) and app's
+// own are allowed; images of any other repository (a registry's, or one
+// the operator imported) are.
+func (b *Builder) allowBase(app, name string) error {
+	ref, err := reference.ParseNormalizedNamed(name)
+	if err != nil {
+		return fmt.Errorf("%w: image %q: %v", ErrInvalid, name, err)
+	}
+	own, ok := strings.CutPrefix(reference.Path(ref), "paas/")
+	if !ok || reference.Domain(ref) != "docker.io" || own == app {
+		return nil
+	}
+	for _, allowed := range []string{RunStack, BuildStack, b.opts.BuildImage, b.opts.RunImage} {
+		if a, err := reference.ParseNormalizedNamed(allowed); err == nil && a.Name() == ref.Name() {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: image %s belongs to another app: a build may use the stacks, its own app's images (paas/%s) and registry images", ErrInvalid, name, app)
+}
+
 func (b *Builder) base(ctx context.Context, name string) (core.State, error) {
 	img, err := b.store.Load(ctx, name)
 	if core.IsNotFound(err) {

@@ -1,7 +1,6 @@
 package dockerfile
 
 import (
-	"archive/tar"
 	"bufio"
 	"bytes"
 	"compress/gzip"
@@ -23,6 +22,8 @@ import (
 	"github.com/moby/patternmatcher"
 	"github.com/moby/patternmatcher/ignorefile"
 	"github.com/moby/sys/symlink"
+
+	"paas/builder/internal/extract"
 )
 
 // source is a tree files are copied from: the build context (with its
@@ -32,13 +33,23 @@ type source struct {
 	ignore *patternmatcher.PatternMatcher // nil: nothing ignored
 }
 
-// readIgnore reads dir/.dockerignore, if there is one.
+// readIgnore reads dir/.dockerignore, if there is one, in dir: a symlink
+// may lead to another file of the context, and one that leads out of it is
+// an error.
 func readIgnore(dir string) (*patternmatcher.PatternMatcher, error) {
-	f, err := os.Open(filepath.Join(dir, ".dockerignore"))
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	f, err := root.Open(".dockerignore")
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
+		if fi, lerr := root.Lstat(".dockerignore"); lerr == nil && fi.Mode()&fs.ModeSymlink != 0 {
+			return nil, errors.New("a symbolic link that leads out of the build context")
+		}
 		return nil, err
 	}
 	defer f.Close()
@@ -84,17 +95,19 @@ func (s source) match(src string) ([]string, error) {
 		}
 		return []string{rel}, nil
 	}
-	matches, err := filepath.Glob(filepath.Join(s.root, filepath.FromSlash(rel)))
+	// Matched in the context: a symlinked directory that leads out of it
+	// is not listed (its host names would show in errors).
+	root, err := os.OpenRoot(s.root)
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	matches, err := fs.Glob(root.FS(), rel)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", src, err)
 	}
 	var out []string
-	for _, m := range matches {
-		r, err := filepath.Rel(s.root, m)
-		if err != nil || strings.HasPrefix(r, "..") {
-			continue
-		}
-		r = filepath.ToSlash(r)
+	for _, r := range matches {
 		if !s.ignored(r) {
 			out = append(out, r)
 		}
@@ -464,7 +477,8 @@ func isArchive(p string) bool {
 	return len(head) >= 262 && string(head[257:262]) == "ustar"
 }
 
-// extract unpacks the tar archive at hostSrc into the directory dest.
+// extract unpacks the tar archive at hostSrc into the directory dest (in
+// the image) with the one extractor.
 func (c copier) extract(hostSrc, dest string) error {
 	f, err := os.Open(hostSrc)
 	if err != nil {
@@ -479,66 +493,12 @@ func (c copier) extract(hostSrc, dest string) error {
 		}
 		r = gz
 	}
-	if _, err := c.mkdirAll(dest); err != nil {
-		return err
+	// The image's own symlinks (/bin -> usr/bin) lead the way as they
+	// would inside it; none leaves its root, and none the archive makes
+	// is written through.
+	opts := extract.Options{KeepOwners: true, Dest: dest, FollowInRoot: true}
+	if c.owner != nil {
+		opts.Owner = &extract.Owner{UID: c.owner.uid, GID: c.owner.gid}
 	}
-	tr := tar.NewReader(r)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("read archive: %w", err)
-		}
-		target := path.Join(dest, path.Clean("/"+h.Name))
-		if _, err := c.mkdirAll(path.Dir(target)); err != nil {
-			return err
-		}
-		hp, err := c.hostPath(target)
-		if err != nil {
-			return err
-		}
-		mode := fs.FileMode(h.Mode).Perm()
-		switch h.Typeflag {
-		case tar.TypeDir:
-			if _, err := c.mkdirAll(target); err != nil {
-				return err
-			}
-			if err := os.Chmod(hp, mode); err != nil {
-				return err
-			}
-		case tar.TypeReg:
-			if err := removeNonDir(hp); err != nil {
-				return err
-			}
-			out, err := os.OpenFile(hp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
-			if err != nil {
-				return err
-			}
-			_, err = io.Copy(out, tr)
-			if cerr := out.Close(); err == nil {
-				err = cerr
-			}
-			if err != nil {
-				return err
-			}
-		case tar.TypeSymlink:
-			if err := removeNonDir(hp); err != nil {
-				return err
-			}
-			if err := os.Symlink(h.Linkname, hp); err != nil {
-				return err
-			}
-		default:
-			continue // hard links, devices: not unpacked
-		}
-		uid, gid := h.Uid, h.Gid
-		if c.owner != nil {
-			uid, gid = c.owner.uid, c.owner.gid
-		}
-		if err := os.Lchown(hp, uid, gid); err != nil {
-			return err
-		}
-	}
+	return extract.Tar(r, c.root, opts)
 }

@@ -1,6 +1,8 @@
 package dockerfile
 
 import (
+	"archive/tar"
+	"bytes"
 	"crypto/sha256"
 	"fmt"
 	"io/fs"
@@ -11,6 +13,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"paas/internal/testenv"
 )
 
 // tree writes files (path → content; a value starting with "->" makes a
@@ -139,7 +143,7 @@ func TestCopy(t *testing.T) {
 }
 
 func TestMatchErrors(t *testing.T) {
-	dir := tree(t, map[string]string{"a.txt": "a", "secret": "s", "out": "->/etc", ".dockerignore": "secret\n"})
+	dir := tree(t, map[string]string{"a.txt": "a", "secret": "s", "out": "->/etc", "pw": "->../../../../../../etc/passwd", ".dockerignore": "secret\n"})
 	ignore, err := readIgnore(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -153,6 +157,9 @@ func TestMatchErrors(t *testing.T) {
 		{"*.nope", "*.nope: no files match"},
 		{"../../etc/passwd", "etc/passwd: no such file or directory"}, // stays in the context
 		{"out/passwd", "out/passwd: no such file or directory"},       // a symlink cannot leave it
+		{"pw", "pw: no such file or directory"},                       // nor a file's
+		{"out/*", "out/*: no files match"},                            // nor list what is outside
+		{"o*/p*", "o*/p*: no files match"},
 	}
 	for _, tt := range tests {
 		_, err := src.match(tt.src)
@@ -218,5 +225,134 @@ func TestParseChown(t *testing.T) {
 		if (err != nil) != tt.err || !cmp.Equal(got, tt.want, cmp.AllowUnexported(owner{})) {
 			t.Errorf("parseChown(%q) = %v, %v, want %v (error: %v)", tt.spec, got, err, tt.want, tt.err)
 		}
+	}
+}
+
+// TestAddArchiveStaysInRoot (issue 14, finding 3): ADD of a tar whose entry
+// d is a symlink to a host file and whose next entry is a directory d (or a
+// file under d) changes nothing outside the image's root.
+func TestAddArchiveStaysInRoot(t *testing.T) {
+	testenv.Root(t) // the entries keep the archive's owners
+	victim := filepath.Join(t.TempDir(), "secrets.key")
+	tests := []struct {
+		name    string
+		entries []tar.Header
+		wantErr bool
+		want    map[string]string
+	}{
+		{"symlink then directory", []tar.Header{
+			{Typeflag: tar.TypeSymlink, Name: "d", Linkname: victim, Mode: 0o777},
+			{Typeflag: tar.TypeDir, Name: "d/", Mode: 0o666},
+		}, false, map[string]string{"app": "dir", "app/d": "dir"}},
+		{"symlink then file", []tar.Header{
+			{Typeflag: tar.TypeSymlink, Name: "d", Linkname: victim, Mode: 0o777},
+			{Typeflag: tar.TypeReg, Name: "d", Mode: 0o666},
+		}, false, map[string]string{"app": "dir", "app/d": ""}},
+		{"file under a symlinked directory", []tar.Header{
+			{Typeflag: tar.TypeSymlink, Name: "e", Linkname: filepath.Dir(victim), Mode: 0o777},
+			{Typeflag: tar.TypeReg, Name: "e/secrets.key", Mode: 0o666},
+		}, true, map[string]string{"app": "dir", "app/e": "->" + filepath.Dir(victim)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := os.WriteFile(victim, []byte("key"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(victim, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			var buf bytes.Buffer
+			tw := tar.NewWriter(&buf)
+			for _, h := range tt.entries {
+				if err := tw.WriteHeader(&h); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := tw.Close(); err != nil {
+				t.Fatal(err)
+			}
+			arch := filepath.Join(t.TempDir(), "evil.tar")
+			if err := os.WriteFile(arch, buf.Bytes(), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			root := t.TempDir()
+			err := copier{root: root}.extract(arch, "/app")
+			if (err != nil) != tt.wantErr {
+				t.Errorf("extract = %v, want an error: %v", err, tt.wantErr)
+			}
+			fi, err := os.Lstat(victim)
+			if err != nil || fi.Mode() != 0o600 {
+				t.Errorf("host file %s: mode %v, %v; want -rw-------", victim, fi.Mode(), err)
+			}
+			if b, _ := os.ReadFile(victim); string(b) != "key" {
+				t.Errorf("host file %s = %q, want %q", victim, b, "key")
+			}
+			if diff := cmp.Diff(tt.want, list(t, root)); diff != "" {
+				t.Errorf("image root (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestIgnoreFileInScope (issue 14, finding 9): a .dockerignore that is a
+// symlink is read in the context: a link to a file of the context works,
+// one that leads out of it is an error.
+func TestIgnoreFileInScope(t *testing.T) {
+	host := filepath.Join(t.TempDir(), "patterns")
+	if err := os.WriteFile(host, []byte("secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	inside := tree(t, map[string]string{"secret": "s", "conf/ignore": "secret\n", ".dockerignore": "->conf/ignore"})
+	ignore, err := readIgnore(inside)
+	if err != nil {
+		t.Fatalf("readIgnore(link inside) = %v", err)
+	}
+	if _, err := (source{root: inside, ignore: ignore}).match("secret"); err == nil || err.Error() != "secret: excluded by .dockerignore" {
+		t.Errorf("match(secret) = %v, want it excluded", err)
+	}
+	for _, target := range []string{host, "../../../../../../../.." + host} {
+		dir := tree(t, map[string]string{"secret": "s", ".dockerignore": "->" + target})
+		pm, err := readIgnore(dir)
+		if want := "a symbolic link that leads out of the build context"; err == nil || err.Error() != want {
+			t.Errorf("readIgnore(link to %s) = %v, %v; want %q", target, pm, err, want)
+		}
+	}
+}
+
+// TestAddThroughImageLinks: ADD follows the image's own symlinks in its
+// root as Docker does (/bin -> usr/bin on a merged-/usr image, absolute
+// ones too), for the destination and for entries' parents.
+func TestAddThroughImageLinks(t *testing.T) {
+	testenv.Root(t)
+	root := tree(t, map[string]string{"usr/bin/": "", "usr/lib/": "", "bin": "->usr/bin", "lib": "->/usr/lib"})
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, h := range []tar.Header{
+		{Typeflag: tar.TypeReg, Name: "bin/tool", Mode: 0o755},
+		{Typeflag: tar.TypeReg, Name: "lib/x.so", Mode: 0o644},
+	} {
+		if err := tw.WriteHeader(&h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	arch := filepath.Join(t.TempDir(), "a.tar")
+	if err := os.WriteFile(arch, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := copier{root: root}
+	if err := c.extract(arch, "/"); err != nil {
+		t.Fatalf("extract to /: %v", err)
+	}
+	if err := c.extract(arch, "/lib/sub"); err != nil {
+		t.Fatalf("extract to /lib/sub: %v", err)
+	}
+	want := map[string]string{"bin": "->usr/bin", "lib": "->/usr/lib", "usr": "dir", "usr/bin": "dir", "usr/bin/tool": "",
+		"usr/lib": "dir", "usr/lib/x.so": "", "usr/lib/sub": "dir", "usr/lib/sub/bin": "dir", "usr/lib/sub/bin/tool": "",
+		"usr/lib/sub/lib": "dir", "usr/lib/sub/lib/x.so": ""}
+	if diff := cmp.Diff(want, list(t, root)); diff != "" {
+		t.Errorf("image root (-want +got):\n%s", diff)
 	}
 }

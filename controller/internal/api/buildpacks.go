@@ -21,7 +21,9 @@ var buildpackNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
 // CheckBuildpack checks an uploaded custom buildpack: a name the CLI and
 // URLs can carry, and a tar archive (gzipped or not) that holds
 // buildpack.toml, bin/detect and bin/build at its root or in its only
-// top-level directory, with no path leaving it. The builder checks the
+// top-level directory, with no path leaving it, none twice and none
+// through a symlink of the archive (which the builder's extractor would
+// refuse or overwrite, never follow). The builder checks the
 // rest (buildpack.toml's content) when it runs it.
 func CheckBuildpack(nb controller.NewBuildpack) error {
 	if !buildpackNameRE.MatchString(nb.Name) {
@@ -43,6 +45,8 @@ func CheckBuildpack(nb controller.NewBuildpack) error {
 	}
 	files := map[string]bool{}
 	tops := map[string]bool{}
+	seen := map[string]bool{}  // every entry's name, cleaned
+	links := map[string]bool{} // the symlinks' names
 	tr := tar.NewReader(r)
 	for {
 		h, err := tr.Next()
@@ -58,6 +62,18 @@ func CheckBuildpack(nb controller.NewBuildpack) error {
 		}
 		if name == "" {
 			continue
+		}
+		if seen[name] {
+			return controller.Errorf(controller.ErrInvalid, "buildpack %s: %q appears twice in the archive", nb.Name, h.Name)
+		}
+		seen[name] = true
+		for d := path.Dir(name); d != "."; d = path.Dir(d) {
+			if links[d] {
+				return controller.Errorf(controller.ErrInvalid, "buildpack %s: %q goes through the symbolic link %q", nb.Name, h.Name, d)
+			}
+		}
+		if h.Typeflag == tar.TypeSymlink {
+			links[name] = true
 		}
 		tops[strings.SplitN(name, "/", 2)[0]] = true
 		if h.Typeflag == tar.TypeReg {

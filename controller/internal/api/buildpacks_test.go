@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -52,6 +53,38 @@ func testBuildpackArchive(t *testing.T, dir string, gz bool, skip ...string) []b
 	return z.Bytes()
 }
 
+// withEntries is testBuildpackArchive's tar with more entries (empty)
+// after its files.
+func withEntries(t *testing.T, more ...tar.Header) []byte {
+	t.Helper()
+	valid := testBuildpackArchive(t, "", false)
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	tr := tar.NewReader(bytes.NewReader(valid))
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			break
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.Copy(tw, tr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, h := range more {
+		h.Mode = 0o755
+		if err := tw.WriteHeader(&h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
 func TestCheckBuildpack(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -65,6 +98,14 @@ func TestCheckBuildpack(t *testing.T) {
 		{name: "not tar", nb: controller.NewBuildpack{Name: "x", Archive: []byte("#!/bin/sh\n")}, wantErr: "not a tar archive"},
 		{name: "no build", nb: controller.NewBuildpack{Name: "x", Archive: testBuildpackArchive(t, "", true, "bin/build")}, wantErr: "has no bin/build"},
 		{name: "too big", nb: controller.NewBuildpack{Name: "x", Archive: make([]byte, controller.MaxBuildpackBytes+1)}, wantErr: "larger than"},
+		{name: "symlink then file of one name", nb: controller.NewBuildpack{Name: "x", Archive: withEntries(t,
+			tar.Header{Typeflag: tar.TypeSymlink, Name: "x", Linkname: "/etc/cron.d/x"},
+			tar.Header{Typeflag: tar.TypeReg, Name: "./x"})}, wantErr: `"./x" appears twice in the archive`},
+		{name: "through a symlink", nb: controller.NewBuildpack{Name: "x", Archive: withEntries(t,
+			tar.Header{Typeflag: tar.TypeSymlink, Name: "etc", Linkname: "/etc"},
+			tar.Header{Typeflag: tar.TypeReg, Name: "etc/cron.d/x"})}, wantErr: `"etc/cron.d/x" goes through the symbolic link "etc"`},
+		{name: "symlink to a file of its own", nb: controller.NewBuildpack{Name: "x", Archive: withEntries(t,
+			tar.Header{Typeflag: tar.TypeSymlink, Name: "bin/compile", Linkname: "build"})}},
 	}
 	for _, tt := range tests {
 		err := CheckBuildpack(tt.nb)

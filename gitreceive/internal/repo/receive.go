@@ -80,6 +80,9 @@ type Result struct {
 // send one. Atomic pushes, push options and pushes from shallow clones are
 // not supported.
 //
+// A command whose new commits hold a tree git fsck refuses (see
+// checkTrees) is refused as "invalid tree" before Deploy runs.
+//
 // A push whose commands are all refused, or whose deploy fails, leaves no
 // objects behind: the pack it added is removed. The caller must hold the
 // app's lock.
@@ -311,6 +314,14 @@ func (r *Repo) apply(ctx context.Context, c Command, progress io.Writer, deploy 
 	if !c.IsDelete() {
 		if _, err := object.GetCommit(r.st, c.New); err != nil {
 			return "not a commit"
+		}
+		if err := r.checkTrees(c.Old, c.New); err != nil {
+			fmt.Fprintf(progress, " !     %v\n", err)
+			fmt.Fprintf(progress, " !     paas refuses what git fsck refuses: duplicate names, \".\", \"..\", \".git\", names with \"/\".\n")
+			if errors.Is(err, ErrBadTree) {
+				return "invalid tree"
+			}
+			return "cannot read the pushed trees"
 		}
 		if deploy != nil {
 			t := time.Now()
