@@ -160,6 +160,9 @@ func (s *Store) CreateApp(ctx context.Context, who Actor, name string) (controll
 				return controller.Errorf(controller.ErrConflict, "app %s already exists", name)
 			}
 		}
+		if err := s.checkAppLimit(tx, who); err != nil {
+			return err
+		}
 		t := now()
 		a := app{Name: name, OwnerID: who.UserID, CreatedAt: t, UpdatedAt: t}
 		if err := tx.Create(&a).Error; err != nil {
@@ -483,6 +486,14 @@ const (
 	MaxCPU    = 64000
 )
 
+// formatMemory shows a size in bytes as the CLI reads it: 4G, 1536M.
+func formatMemory(b int64) string {
+	if b%(1<<30) == 0 {
+		return fmt.Sprintf("%dG", b>>30)
+	}
+	return fmt.Sprintf("%dM", b>>20)
+}
+
 // Formation returns an app's process types: those of the current release
 // and any scaled before, with the current release's commands.
 func (s *Store) Formation(ctx context.Context, appName string) ([]controller.Process, error) {
@@ -545,14 +556,15 @@ func (s *Store) Scale(ctx context.Context, who Actor, appName string, updates []
 			return nil, controller.Errorf(controller.ErrInvalid, "process type %s given twice", u.Type)
 		}
 		seen[u.Type] = true
-		if u.Quantity != nil && (*u.Quantity < 0 || *u.Quantity > MaxQuantity) {
-			return nil, controller.Errorf(controller.ErrInvalid, "%s=%d: quantity must be between 0 and %d", u.Type, *u.Quantity, MaxQuantity)
+		q := s.quotas
+		if u.Quantity != nil && (*u.Quantity < 0 || *u.Quantity > q.MaxProcessInstances) {
+			return nil, controller.Errorf(controller.ErrInvalid, "%s=%d: quantity must be between 0 and %d", u.Type, *u.Quantity, q.MaxProcessInstances)
 		}
-		if u.Memory != nil && *u.Memory != 0 && (*u.Memory < MinMemory || *u.Memory > MaxMemory) {
-			return nil, controller.Errorf(controller.ErrInvalid, "%s: memory limit must be between %dM and %dG", u.Type, MinMemory>>20, MaxMemory>>30)
+		if u.Memory != nil && *u.Memory != 0 && (*u.Memory < MinMemory || *u.Memory > q.MaxMemory) {
+			return nil, controller.Errorf(controller.ErrInvalid, "%s: memory limit must be between %dM and %s", u.Type, MinMemory>>20, formatMemory(q.MaxMemory))
 		}
-		if u.CPU != nil && *u.CPU != 0 && (*u.CPU < MinCPU || *u.CPU > MaxCPU) {
-			return nil, controller.Errorf(controller.ErrInvalid, "%s: CPU limit must be between %dm and %dm (millicores)", u.Type, MinCPU, MaxCPU)
+		if u.CPU != nil && *u.CPU != 0 && (*u.CPU < MinCPU || *u.CPU > q.MaxCPU) {
+			return nil, controller.Errorf(controller.ErrInvalid, "%s: CPU limit must be between %dm and %dm (millicores)", u.Type, MinCPU, q.MaxCPU)
 		}
 		if u.Quantity == nil && u.Memory == nil && u.CPU == nil {
 			return nil, controller.Errorf(controller.ErrInvalid, "%s: give a quantity or a limit", u.Type)
@@ -606,7 +618,21 @@ func (s *Store) Scale(ctx context.Context, who Actor, appName string, updates []
 			return err
 		}
 		out, err = formation(tx, a.ID)
-		return err
+		if err != nil {
+			return err
+		}
+		// The whole app's count is checked on the result; returning an
+		// error rolls every change of this call back.
+		if max := s.quotas.MaxAppInstances; max > 0 {
+			total := 0
+			for _, p := range out {
+				total += p.Quantity
+			}
+			if total > max {
+				return controller.Errorf(controller.ErrInvalid, "%s would run %d instances: at most %d per app on this server", appName, total, max)
+			}
+		}
+		return nil
 	})
 	return out, err
 }

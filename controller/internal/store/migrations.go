@@ -20,6 +20,7 @@ func migrations() []*gormigrate.Migration {
 		{ID: "0005_passwords_sessions", Migrate: migratePasswordsSessions},
 		{ID: "0006_app_buildpacks", Migrate: migrateAppBuildpacks},
 		{ID: "0007_app_http_settings", Migrate: migrateAppHTTPSettings},
+		{ID: "0008_user_app_limit", Migrate: migrateUserAppLimit},
 	}
 }
 
@@ -236,6 +237,18 @@ func migrateAppHTTPSettings(tx *gorm.DB) error {
 		if err := tx.Table("apps").Migrator().AddColumn(&app{}, f); err != nil {
 			return fmt.Errorf("add apps.%s: %w", f, err)
 		}
+	}
+	return nil
+}
+
+// migrateUserAppLimit adds a user's own app limit, set by an admin (NULL:
+// the server's default).
+func migrateUserAppLimit(tx *gorm.DB) error {
+	type user struct {
+		AppLimit *int `gorm:"column:app_limit"`
+	}
+	if err := tx.Table("users").Migrator().AddColumn(&user{}, "AppLimit"); err != nil {
+		return fmt.Errorf("add users.app_limit: %w", err)
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ type user struct {
 	Name         string
 	Admin        bool
 	PasswordHash string // Argon2id in PHC form; "" when the user has no password
+	AppLimit     *int   // apps the user may own; nil: the server's default
 	CreatedAt    time.Time
 }
 
