@@ -278,6 +278,34 @@ func TestCommands(t *testing.T) {
 			want: result{Code: 1, Stderr: "error: confirmation \"shoe\" does not match shop; nothing was changed\n"},
 		},
 		{
+			name:        "users:limits sets a user's app limit",
+			args:        []string{"users:limits", "bob", "--apps", "3"},
+			want:        result{Stdout: "=== bob\nApps owned:  0\nApp limit:   3\n"},
+			wantChanges: []string{"admin user.limits user bob apps=3"},
+		},
+		{
+			name:        "users:limits gives back the default",
+			args:        []string{"users:limits", "bob", "--apps", "default"},
+			want:        result{Stdout: "=== bob\nApps owned:  0\nApp limit:   none\n"},
+			wantChanges: []string{"admin user.limits user bob apps=default"},
+		},
+		{
+			name: "users:limits shows the limits",
+			args: []string{"users:limits", "bob"},
+			want: result{Stdout: "=== bob\nApps owned:  0\nApp limit:   none\n"},
+		},
+		{
+			name: "users:limits with a bad number sends nothing",
+			args: []string{"users:limits", "bob", "--apps", "-1"},
+			want: result{Code: 1, Stderr: "error: invalid --apps \"-1\": use a number of apps (0 or more), or default\n"},
+		},
+		{
+			name: "users:limits of one's own is for admins",
+			as:   "bob",
+			args: []string{"users:limits", "bob", "--apps", "100"},
+			want: result{Code: 1, Stderr: "error: only an admin may do this\n"},
+		},
+		{
 			name: "unknown command",
 			args: []string{"frobnicate"},
 			want: result{Code: 1, Stderr: "error: unknown command \"frobnicate\" for \"paas\"\n"},
