@@ -48,8 +48,8 @@ type Spec struct {
 	Env     map[string]string // config vars; the runtime adds PORT and PAAS_*
 	// Port is given to the process as $PORT; 0 sets no PORT.
 	Port   int
-	Memory int64 // bytes; 0 means no limit
-	CPU    int   // millicores; 0 means no limit
+	Memory int64 // bytes; 0 means the runtime's default (Options.Memory)
+	CPU    int   // millicores; 0 means the runtime's default (Options.CPU)
 	OneOff bool  // a paas run container, not part of the formation
 }
 
@@ -222,6 +222,12 @@ func (r *Runtime) start(ctx context.Context, s Spec, stdio *Stdio) (inst Instanc
 	}
 	if stdio != nil && stdio.TTY {
 		specOpts = append(specOpts, oci.WithTTY, oci.WithEnv([]string{"TERM=xterm"}))
+	}
+	if s.Memory == 0 {
+		s.Memory = r.opt.Memory
+	}
+	if s.CPU == 0 {
+		s.CPU = r.opt.CPU
 	}
 	if s.Memory > 0 {
 		specOpts = append(specOpts, oci.WithMemoryLimit(uint64(s.Memory)))

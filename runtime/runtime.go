@@ -49,6 +49,11 @@ type Options struct {
 	Snapshotter string
 	// Pids limits the processes of one instance; if 0, 2048.
 	Pids int64
+	// Memory (bytes) and CPU (millicores) limit an instance whose Spec
+	// sets none: the formation's default, and that of one-off and release
+	// commands. If 0, such an instance has no limit.
+	Memory int64
+	CPU    int
 	// LogDriver is the absolute path of the paas binary, which the shim
 	// runs as "paas log-driver FILE" to timestamp and rotate an
 	// instance's output. If empty, output goes straight to the file,

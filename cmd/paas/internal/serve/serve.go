@@ -109,7 +109,8 @@ func Run(ctx context.Context, s Settings, out, logw io.Writer) error {
 		resolv = ""
 	}
 	rt := runtime.New(runtime.Options{Address: s.Containerd, Namespace: s.Namespace, Network: nw,
-		LogDir: logDir, StopGrace: s.StopGrace, LogDriver: self, ResolvConf: resolv})
+		LogDir: logDir, StopGrace: s.StopGrace, LogDriver: self, ResolvConf: resolv,
+		Pids: s.Limits.InstancePids, Memory: int64(s.Limits.InstanceMemory), CPU: millicores(s.Limits.InstanceCPU)})
 	defer rt.Close()
 	var runner server.Runtime
 	if nw != nil {
@@ -123,7 +124,8 @@ func Run(ctx context.Context, s Settings, out, logw io.Writer) error {
 		log.Warn("no network for builds: RUN steps get loopback only", "err", err)
 		bnw = nil
 	}
-	bopts := builder.Options{Address: s.Containerd, Namespace: s.Namespace, Network: bnw, Logger: log.With("component", "builder"), ResolvConf: resolv}
+	bopts := builder.Options{Address: s.Containerd, Namespace: s.Namespace, Network: bnw, Logger: log.With("component", "builder"), ResolvConf: resolv,
+		Limits: s.Limits.build()}
 	bopts.BuildEnv = s.buildEnv()
 	if s.CABundle != "" {
 		if _, err := os.Stat(s.CABundle); err == nil {
@@ -180,6 +182,8 @@ func Run(ctx context.Context, s Settings, out, logw io.Writer) error {
 		TrustForwardedProto: s.TrustForwardedProto,
 		LogDir:              logDir,
 		Builder:             build,
+		Quotas:              s.Limits.quotas(),
+		BuildOutputLimit:    int64(s.Limits.BuildOutputLimit),
 		AppDestroyed: func(app string) {
 			if ba, ok := build.(builderAdapter); ok {
 				if _, err := ba.Prune(context.WithoutCancel(ctx), app, nil); err != nil {
