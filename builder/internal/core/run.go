@@ -18,6 +18,7 @@ import (
 	"github.com/containerd/containerd/v2/pkg/oci"
 	"github.com/containerd/errdefs"
 	"github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"paas/runtime/network"
 )
@@ -388,6 +389,10 @@ type tailer struct {
 	done chan struct{}
 }
 
+// punchEvery is how much read output the tail lets pile up in the file
+// before it frees the disk space (or memory, on tmpfs) under it.
+const punchEvery = 1 << 20
+
 func startTail(path string, w io.Writer) *tailer {
 	t := &tailer{stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
@@ -399,6 +404,8 @@ func startTail(path string, w io.Writer) *tailer {
 			}
 		}()
 		buf := make([]byte, 32<<10)
+		var read, punched int64
+		canPunch := true
 		for {
 			stopping := false
 			select {
@@ -407,13 +414,22 @@ func startTail(path string, w io.Writer) *tailer {
 			case <-time.After(50 * time.Millisecond):
 			}
 			if f == nil {
-				f, _ = os.Open(path) // the shim creates it
+				f, _ = os.OpenFile(path, os.O_RDWR, 0) // the shim creates it
 			}
 			if f != nil {
 				for {
 					n, err := f.Read(buf)
 					if n > 0 {
 						_, _ = w.Write(buf[:n])
+						read += int64(n)
+					}
+					// A step that prints without end must not fill the
+					// host: what was read is punched out of the file (its
+					// size, and the shim's offset, stay).
+					if canPunch && read-punched >= punchEvery {
+						err := unix.Fallocate(int(f.Fd()), unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, punched, read-punched)
+						canPunch = err == nil // a file system without holes keeps it all
+						punched = read
 					}
 					if err != nil || n == 0 {
 						break
