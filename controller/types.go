@@ -173,7 +173,10 @@ type Process struct {
 	Quantity int    `json:"quantity"`
 	Memory   int64  `json:"memory"` // limit in bytes; 0 means the server's default
 	CPU      int    `json:"cpu"`    // limit in millicores; 0 means the server's default
-	Command  string `json:"command,omitempty"`
+	// Pids limits the processes and threads of each instance; 0 means the
+	// server's default.
+	Pids    int64  `json:"pids"`
+	Command string `json:"command,omitempty"`
 }
 
 // ProcessUpdate changes one process type's formation; nil fields are kept.
@@ -182,6 +185,7 @@ type ProcessUpdate struct {
 	Quantity *int   `json:"quantity,omitempty"`
 	Memory   *int64 `json:"memory,omitempty"`
 	CPU      *int   `json:"cpu,omitempty"`
+	Pids     *int64 `json:"pids,omitempty"`
 }
 
 // Build statuses.
@@ -342,6 +346,9 @@ type Quotas struct {
 	// MaxCPU is the most CPU one instance may be given, in millicores; if
 	// 0, 64000.
 	MaxCPU int
+	// MaxPids is the most processes (and threads) one instance may be
+	// given; if 0, 32768.
+	MaxPids int64
 	// MaxProcessInstances is the most instances of one process type; if
 	// 0, 100.
 	MaxProcessInstances int

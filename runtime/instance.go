@@ -50,6 +50,7 @@ type Spec struct {
 	Port   int
 	Memory int64 // bytes; 0 means the runtime's default (Options.Memory)
 	CPU    int   // millicores; 0 means the runtime's default (Options.CPU)
+	Pids   int64 // processes and threads; 0 means the runtime's default (Options.Pids)
 	OneOff bool  // a paas run container, not part of the formation
 }
 
@@ -208,7 +209,6 @@ func (r *Runtime) start(ctx context.Context, s Spec, stdio *Stdio) (inst Instanc
 		oci.WithEnv(env),
 		oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: att.NetNSPath}),
 		oci.WithHostname(s.App + "-" + s.Process + "-" + strconv.Itoa(s.Number)),
-		oci.WithPidsLimit(r.opt.Pids),
 	}
 	if r.opt.ResolvConf != "" {
 		specOpts = append(specOpts, oci.WithMounts([]specs.Mount{{
@@ -226,6 +226,10 @@ func (r *Runtime) start(ctx context.Context, s Spec, stdio *Stdio) (inst Instanc
 	if s.Memory == 0 {
 		s.Memory = r.opt.Memory
 	}
+	if s.Pids == 0 {
+		s.Pids = r.opt.Pids
+	}
+	specOpts = append(specOpts, oci.WithPidsLimit(s.Pids))
 	if s.CPU == 0 {
 		s.CPU = r.opt.CPU
 	}

@@ -47,7 +47,8 @@ type Options struct {
 	// Snapshotter unpacks images and makes writable layers; if empty,
 	// overlayfs.
 	Snapshotter string
-	// Pids limits the processes of one instance; if 0, 2048.
+	// Pids limits the processes (and threads) of an instance whose Spec
+	// sets none; if 0, 2048.
 	Pids int64
 	// Memory (bytes) and CPU (millicores) limit an instance whose Spec
 	// sets none: the formation's default, and that of one-off and release

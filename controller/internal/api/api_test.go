@@ -379,6 +379,7 @@ func TestBadInput(t *testing.T) {
 		{"scale negative", "PATCH", "/v1/apps/{app}/formation", `[{"type":"web","quantity":-1}]`, 422, "between 0"},
 		{"scale above the maximum", "PATCH", "/v1/apps/{app}/formation", `[{"type":"web","quantity":101}]`, 422, "web=101: quantity must be between 0 and 100"},
 		{"memory above the maximum", "PATCH", "/v1/apps/{app}/formation", `[{"type":"web","memory":68719476737}]`, 422, "web: memory limit must be between 16M and 64G"},
+		{"pids above the maximum", "PATCH", "/v1/apps/{app}/formation", `[{"type":"web","pids":40000}]`, 422, "web: process limit must be between 16 and 32768"},
 		{"own app limit", "PUT", "/v1/users/olive/limits", `{"apps":1000}`, 403, "only an admin may do this"},
 		{"scale unknown type", "PATCH", "/v1/apps/{app}/formation", `[{"type":"worker","quantity":1}]`, 422, "no process type worker"},
 		{"health check bad path", "PUT", "/v1/apps/{app}/healthchecks/web", `{"path":"health"}`, 422, "invalid health check path"},

@@ -484,6 +484,8 @@ const (
 	MaxMemory = 64 << 30
 	MinCPU    = 10
 	MaxCPU    = 64000
+	MinPids   = 16
+	MaxPids   = 32768
 )
 
 // formatMemory shows a size in bytes as the CLI reads it: 4G, 1536M.
@@ -530,7 +532,7 @@ func formation(tx *gorm.DB, appID int64) ([]controller.Process, error) {
 			continue // scaled once, but the current release has no such process type
 		}
 		seen[p.Type] = true
-		out = append(out, controller.Process{Type: p.Type, Quantity: p.Quantity, Memory: p.Memory, CPU: p.CPU, Command: cmds[p.Type]})
+		out = append(out, controller.Process{Type: p.Type, Quantity: p.Quantity, Memory: p.Memory, CPU: p.CPU, Pids: p.Pids, Command: cmds[p.Type]})
 	}
 	for t, c := range cmds {
 		if !seen[t] {
@@ -566,7 +568,10 @@ func (s *Store) Scale(ctx context.Context, who Actor, appName string, updates []
 		if u.CPU != nil && *u.CPU != 0 && (*u.CPU < MinCPU || *u.CPU > q.MaxCPU) {
 			return nil, controller.Errorf(controller.ErrInvalid, "%s: CPU limit must be between %dm and %dm (millicores)", u.Type, MinCPU, q.MaxCPU)
 		}
-		if u.Quantity == nil && u.Memory == nil && u.CPU == nil {
+		if u.Pids != nil && *u.Pids != 0 && (*u.Pids < MinPids || *u.Pids > q.MaxPids) {
+			return nil, controller.Errorf(controller.ErrInvalid, "%s: process limit must be between %d and %d", u.Type, MinPids, q.MaxPids)
+		}
+		if u.Quantity == nil && u.Memory == nil && u.CPU == nil && u.Pids == nil {
 			return nil, controller.Errorf(controller.ErrInvalid, "%s: give a quantity or a limit", u.Type)
 		}
 	}
@@ -606,10 +611,17 @@ func (s *Store) Scale(ctx context.Context, who Actor, appName string, updates []
 			if u.CPU != nil {
 				p.CPU = *u.CPU
 			}
+			if u.Pids != nil {
+				p.Pids = *u.Pids
+			}
 			if err := tx.Save(&p).Error; err != nil {
 				return err
 			}
-			detail = append(detail, fmt.Sprintf("%s=%d memory=%d cpu=%dm", p.Type, p.Quantity, p.Memory, p.CPU))
+			d := fmt.Sprintf("%s=%d memory=%d cpu=%dm", p.Type, p.Quantity, p.Memory, p.CPU)
+			if p.Pids != 0 {
+				d += fmt.Sprintf(" pids=%d", p.Pids)
+			}
+			detail = append(detail, d)
 		}
 		if err := touch(tx, a); err != nil {
 			return err

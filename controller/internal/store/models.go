@@ -104,6 +104,7 @@ type process struct {
 	Quantity int
 	Memory   int64
 	CPU      int
+	Pids     int64
 }
 
 type domain struct {

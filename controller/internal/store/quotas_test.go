@@ -16,7 +16,7 @@ import (
 func TestQuotas(t *testing.T) {
 	forEachDB(t, func(t *testing.T, s *Store) {
 		ctx := context.Background()
-		s.SetQuotas(controller.Quotas{MaxMemory: 1 << 30, MaxCPU: 2000, MaxProcessInstances: 5, MaxAppInstances: 8})
+		s.SetQuotas(controller.Quotas{MaxMemory: 1 << 30, MaxCPU: 2000, MaxPids: 1000, MaxProcessInstances: 5, MaxAppInstances: 8})
 		f := newFixture(t, s)
 		if _, err := s.CreateApp(ctx, f.owner, "shop"); err != nil {
 			t.Fatal(err)
@@ -32,6 +32,8 @@ func TestQuotas(t *testing.T) {
 			{"per type", []controller.ProcessUpdate{{Type: "web", Quantity: num(6)}}, "web=6: quantity must be between 0 and 5"},
 			{"memory", []controller.ProcessUpdate{{Type: "web", Memory: ptr(int64(2 << 30))}}, "web: memory limit must be between 16M and 1G"},
 			{"cpu", []controller.ProcessUpdate{{Type: "web", CPU: num(2001)}}, "web: CPU limit must be between 10m and 2000m (millicores)"},
+			{"pids", []controller.ProcessUpdate{{Type: "web", Pids: ptr(int64(1001))}}, "web: process limit must be between 16 and 1000"},
+			{"few pids", []controller.ProcessUpdate{{Type: "web", Pids: ptr(int64(8))}}, "web: process limit must be between 16 and 1000"},
 			{"per app", []controller.ProcessUpdate{{Type: "web", Quantity: num(5)}, {Type: "worker", Quantity: num(4)}}, "shop would run 9 instances: at most 8 per app on this server"},
 		}
 		for _, b := range bad {
@@ -49,8 +51,13 @@ func TestQuotas(t *testing.T) {
 			t.Errorf("Formation after refused scales (-want +got):\n%s", diff)
 		}
 		// At the maximums it is fine.
-		if _, err := s.Scale(ctx, f.owner, "shop", []controller.ProcessUpdate{{Type: "web", Quantity: num(5), Memory: ptr(int64(1 << 30)), CPU: num(2000)}, {Type: "worker", Quantity: num(3)}}); err != nil {
+		got, err = s.Scale(ctx, f.owner, "shop", []controller.ProcessUpdate{{Type: "web", Quantity: num(5), Memory: ptr(int64(1 << 30)), CPU: num(2000), Pids: ptr(int64(1000))}, {Type: "worker", Quantity: num(3)}})
+		if err != nil {
 			t.Errorf("Scale at the maximums = %v", err)
+		}
+		want := []controller.Process{{Type: "web", Quantity: 5, Memory: 1 << 30, CPU: 2000, Pids: 1000}, {Type: "worker", Quantity: 3}}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("Scale at the maximums (-want +got):\n%s", diff)
 		}
 		s.SetQuotas(controller.Quotas{MaxMemory: 1536 << 20})
 		_, err = s.Scale(ctx, f.owner, "shop", []controller.ProcessUpdate{{Type: "web", Memory: ptr(int64(2 << 30))}})

@@ -45,6 +45,9 @@ func (s *Store) SetQuotas(q controller.Quotas) {
 	if q.MaxCPU == 0 {
 		q.MaxCPU = MaxCPU
 	}
+	if q.MaxPids == 0 {
+		q.MaxPids = MaxPids
+	}
 	if q.MaxProcessInstances == 0 {
 		q.MaxProcessInstances = MaxQuantity
 	}

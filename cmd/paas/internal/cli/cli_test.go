@@ -224,8 +224,19 @@ func TestCommands(t *testing.T) {
 		{
 			name:        "scale with limits",
 			args:        []string{"scale", "-a", "shop", "web=2", "--memory", "512M", "--cpu", "0.5"},
-			want:        result{Stdout: "Scaled shop\nTYPE  QUANTITY  MEMORY  CPU  COMMAND\nweb   2         512M    0.5  bin/server\n"},
+			want:        result{Stdout: "Scaled shop\nTYPE  QUANTITY  MEMORY  CPU  PIDS     COMMAND\nweb   2         512M    0.5  default  bin/server\n"},
 			wantChanges: []string{"admin formation.scale shop web=2 memory=536870912 cpu=500m"},
+		},
+		{
+			name:        "scale with a process limit",
+			args:        []string{"scale", "-a", "shop", "web", "--pids", "512"},
+			want:        result{Stdout: "Scaled shop\nTYPE  QUANTITY  MEMORY   CPU      PIDS  COMMAND\nweb   1         default  default  512   bin/server\n"},
+			wantChanges: []string{"admin formation.scale shop web=1 memory=0 cpu=0m pids=512"},
+		},
+		{
+			name: "scale with a negative process limit sends nothing",
+			args: []string{"scale", "-a", "shop", "web", "--pids", "-1"},
+			want: result{Code: 1, Stderr: "error: invalid --pids -1: use a number of processes, or 0 for the default\n"},
 		},
 		{
 			name: "scale of a bare type without limits",

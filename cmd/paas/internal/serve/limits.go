@@ -21,7 +21,8 @@ type Limits struct {
 	InstanceMaxMemory   byteSize
 	InstanceCPU         float64 // cores; default per instance; 0: none
 	InstanceMaxCPU      float64
-	InstancePids        int64
+	InstancePids        int64 // default per instance
+	InstanceMaxPids     int64
 	MaxProcessInstances int
 	MaxAppInstances     int // 0: only the per-type limit
 	BuildMemory         byteSize
@@ -39,7 +40,8 @@ func (l *Limits) register(fs *pflag.FlagSet) {
 	fs.Var(&l.InstanceMaxMemory, "instance-max-memory", "the most memory a user may give one instance")
 	fs.Float64Var(&l.InstanceCPU, "instance-cpu", 1, "CPU cores of an instance whose process type sets none; 0 for no limit")
 	fs.Float64Var(&l.InstanceMaxCPU, "instance-max-cpu", 2, "the most CPU cores a user may give one instance")
-	fs.Int64Var(&l.InstancePids, "instance-pids", 2048, "the most processes (and threads) in one instance")
+	fs.Int64Var(&l.InstancePids, "instance-pids", 2048, "processes (and threads) of an instance whose process type sets none")
+	fs.Int64Var(&l.InstanceMaxPids, "instance-max-pids", 4096, "the most processes (and threads) a user may give one instance")
 	fs.IntVar(&l.MaxProcessInstances, "max-process-instances", 20, "the most instances of one process type of an app")
 	fs.IntVar(&l.MaxAppInstances, "max-app-instances", 50, "the most instances of one app, all process types together; 0 for no limit beyond the per-type one")
 	fs.Var(&l.BuildMemory, "build-memory", "memory of each build step (RUN, buildpack); a step past it fails the push with \"build ran out of memory\"")
@@ -79,8 +81,11 @@ func (l Limits) check() error {
 	if l.InstanceCPU > l.InstanceMaxCPU {
 		bad("instance-cpu (%g) is above instance-max-cpu (%g)", l.InstanceCPU, l.InstanceMaxCPU)
 	}
-	if l.InstancePids < 16 || l.BuildPids < 16 {
-		bad("instance-pids and build-pids must be at least 16")
+	if l.InstancePids < 16 || l.InstanceMaxPids < 16 || l.BuildPids < 16 || l.InstanceMaxPids > 32768 {
+		bad("instance-pids, instance-max-pids and build-pids must be at least 16 (instance-max-pids at most 32768)")
+	}
+	if l.InstancePids > l.InstanceMaxPids {
+		bad("instance-pids (%d) is above instance-max-pids (%d)", l.InstancePids, l.InstanceMaxPids)
 	}
 	if l.MaxProcessInstances < 1 || l.MaxProcessInstances > 1000 {
 		bad("max-process-instances must be between 1 and 1000")
@@ -103,7 +108,7 @@ func (l Limits) check() error {
 // quotas are the limits the controller enforces on users' requests.
 func (l Limits) quotas() controller.Quotas {
 	return controller.Quotas{
-		MaxMemory: int64(l.InstanceMaxMemory), MaxCPU: millicores(l.InstanceMaxCPU),
+		MaxMemory: int64(l.InstanceMaxMemory), MaxCPU: millicores(l.InstanceMaxCPU), MaxPids: l.InstanceMaxPids,
 		MaxProcessInstances: l.MaxProcessInstances, MaxAppInstances: l.MaxAppInstances,
 		AppLimit: l.UserAppLimit,
 	}

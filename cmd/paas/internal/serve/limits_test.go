@@ -22,7 +22,7 @@ func TestLimitsSettings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(controller.Quotas{MaxMemory: 4 << 30, MaxCPU: 2000, MaxProcessInstances: 20, MaxAppInstances: 50, AppLimit: 10}, s.Limits.quotas()); diff != "" {
+	if diff := cmp.Diff(controller.Quotas{MaxMemory: 4 << 30, MaxCPU: 2000, MaxPids: 4096, MaxProcessInstances: 20, MaxAppInstances: 50, AppLimit: 10}, s.Limits.quotas()); diff != "" {
 		t.Errorf("default quotas (-want +got):\n%s", diff)
 	}
 	if diff := cmp.Diff(builder.Limits{Memory: 2 << 30, CPUs: 2, Pids: 1024, Timeout: 30 * time.Minute}, s.Limits.build()); diff != "" {
@@ -42,7 +42,7 @@ func TestLimitsSettings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(controller.Quotas{MaxMemory: 8 << 30, MaxCPU: 4000, MaxProcessInstances: 5, MaxAppInstances: 50, AppLimit: 3}, s.Limits.quotas()); diff != "" {
+	if diff := cmp.Diff(controller.Quotas{MaxMemory: 8 << 30, MaxCPU: 4000, MaxPids: 4096, MaxProcessInstances: 5, MaxAppInstances: 50, AppLimit: 3}, s.Limits.quotas()); diff != "" {
 		t.Errorf("quotas from file and env (-want +got):\n%s", diff)
 	}
 	if diff := cmp.Diff(builder.Limits{Memory: 1 << 30, CPUs: 2, Pids: 256, Timeout: 10 * time.Minute}, s.Limits.build()); diff != "" {
@@ -62,7 +62,8 @@ func TestLimitsSettings(t *testing.T) {
 		{[]string{"--instance-memory", "8G"}, "instance-memory (8G) is above instance-max-memory (4G)"},
 		{[]string{"--instance-cpu", "3"}, "instance-cpu (3) is above instance-max-cpu (2)"},
 		{[]string{"--build-cpu", "0"}, "build-cpu must be between 0.01 and 64 cores"},
-		{[]string{"--build-pids", "2"}, "instance-pids and build-pids must be at least 16"},
+		{[]string{"--build-pids", "2"}, "instance-pids, instance-max-pids and build-pids must be at least 16"},
+		{[]string{"--instance-pids", "8192"}, "instance-pids (8192) is above instance-max-pids (4096)"},
 		{[]string{"--max-process-instances", "0"}, "max-process-instances must be between 1 and 1000"},
 		{[]string{"--user-app-limit", "-1"}, "max-app-instances and user-app-limit cannot be negative"},
 		{[]string{"--build-timeout", "5s"}, "build-timeout must be at least 1m"},
