@@ -41,7 +41,43 @@ var (
 	// ErrNoFrontEnd: the source has no Dockerfile and no buildpack
 	// detected it; the message lists the buildpack groups tried.
 	ErrNoFrontEnd = cnb.ErrNoMatch
+	// ErrLimit: one of the build's limits stopped it. The message says
+	// which: "build ran out of memory (limit 1 GiB) in Dockerfile:3: RUN
+	// ...", "build reached its process limit (limit 512 processes) in
+	// ...", or "build timed out after 15m0s". A step that reached a
+	// limit also matches ErrStepFailed.
+	ErrLimit = errors.New("build limit reached")
 )
+
+// limitError is a build stopped by one of its limits.
+type limitError struct {
+	msg string
+	err error
+}
+
+func (e *limitError) Error() string   { return e.msg }
+func (e *limitError) Unwrap() []error { return []error{ErrLimit, e.err} }
+
+// asLimitError tells the pusher which limit stopped a failed build, if
+// one did: the whole build's timeout (ctx ended by its deadline while the
+// caller's did not), or a step's memory or pids limit.
+func asLimitError(err error, parent, ctx context.Context, l Limits) error {
+	if l.Timeout > 0 && parent.Err() == nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return &limitError{msg: fmt.Sprintf("build timed out after %s", l.Timeout), err: err}
+	}
+	var le *core.LimitError
+	if !errors.As(err, &le) {
+		return err
+	}
+	msg := "build " + le.Error()
+	var de *dockerfile.Error
+	if errors.As(err, &de) {
+		msg += fmt.Sprintf(" in %s:%d: %s", de.File, de.Line, de.Step)
+	} else {
+		msg += " in a buildpack"
+	}
+	return &limitError{msg: msg, err: err}
+}
 
 // Options configure a Builder. Zero values are documented per field.
 type Options struct {
@@ -232,6 +268,7 @@ func (b *Builder) Build(ctx context.Context, req Request) (res Result, err error
 		req.Output = io.Discard
 	}
 	limits := req.Limits.or(b.opts.Limits)
+	parent := ctx
 	if limits.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, limits.Timeout)
@@ -308,11 +345,12 @@ func (b *Builder) Build(ctx context.Context, req Request) (res Result, err error
 		if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
 			err = fmt.Errorf("%w: %w", ctx.Err(), err)
 		}
+		err = asLimitError(err, parent, ctx, limits)
 		log.Info("build failed", "err", err, "duration", time.Since(start))
 		return Result{}, err
 	}
 	if err := ctx.Err(); err != nil {
-		return Result{}, err
+		return Result{}, asLimitError(err, parent, ctx, limits)
 	}
 	tag := req.Tag
 	if tag == "" {

@@ -8,8 +8,10 @@
 // custom buildpacks, an output writer) into a Result (image name, manifest
 // digest, OCI image config, layer digests, process types). Errors match
 // ErrInvalid (bad input, with the Dockerfile or Procfile line),
-// ErrStepFailed (a RUN step or a buildpack failed) or ErrNoFrontEnd (no
-// Dockerfile, and no buildpack detected the app).
+// ErrStepFailed (a RUN step or a buildpack failed), ErrLimit (the build
+// ran out of memory, reached its process limit or timed out: a step is
+// killed as soon as its cgroup counts an OOM kill or a refused fork) or
+// ErrNoFrontEnd (no Dockerfile, and no buildpack detected the app).
 //
 // A source with a Dockerfile is built by the Dockerfile front end; any
 // other by the buildpack front end, with the built-in buildpacks of package

@@ -321,6 +321,20 @@ func (c *Client) SetPassword(ctx context.Context, name, password string) error {
 	return c.do(ctx, "PUT", "/v1/users/"+url.PathEscape(name)+"/password", Password{Password: password}, nil)
 }
 
+// UserQuota returns a user's limits and what they use of them (admin
+// only).
+func (c *Client) UserQuota(ctx context.Context, name string) (UserQuota, error) {
+	var q UserQuota
+	return q, c.do(ctx, "GET", "/v1/users/"+url.PathEscape(name)+"/limits", nil, &q)
+}
+
+// SetUserLimits sets a user's own limits; a nil Apps gives them the
+// server's default again (admin only).
+func (c *Client) SetUserLimits(ctx context.Context, name string, l UserLimits) (UserQuota, error) {
+	var q UserQuota
+	return q, c.do(ctx, "PUT", "/v1/users/"+url.PathEscape(name)+"/limits", l, &q)
+}
+
 // Audit returns audit events, newest first (admin only).
 func (c *Client) Audit(ctx context.Context, q AuditQuery) ([]AuditEvent, error) {
 	v := url.Values{}

@@ -183,7 +183,10 @@ type Process struct {
 	Quantity int    `json:"quantity"`
 	Memory   int64  `json:"memory"` // limit in bytes; 0 means the server's default
 	CPU      int    `json:"cpu"`    // limit in millicores; 0 means the server's default
-	Command  string `json:"command,omitempty"`
+	// Pids limits the processes and threads of each instance; 0 means the
+	// server's default.
+	Pids    int64  `json:"pids"`
+	Command string `json:"command,omitempty"`
 }
 
 // ProcessUpdate changes one process type's formation; nil fields are kept.
@@ -192,6 +195,7 @@ type ProcessUpdate struct {
 	Quantity *int   `json:"quantity,omitempty"`
 	Memory   *int64 `json:"memory,omitempty"`
 	CPU      *int   `json:"cpu,omitempty"`
+	Pids     *int64 `json:"pids,omitempty"`
 }
 
 // Build statuses.
@@ -342,3 +346,50 @@ type NewCert struct {
 	CertPEM string `json:"cert_pem"`
 	KeyPEM  string `json:"key_pem"`
 }
+
+// Quotas are the operator's limits on what users may ask for (paas
+// server's settings). A zero field is the store's built-in value, given
+// per field.
+type Quotas struct {
+	// MaxMemory is the most memory one instance may be given, in bytes; if
+	// 0, 64 GiB.
+	MaxMemory int64
+	// MaxCPU is the most CPU one instance may be given, in millicores; if
+	// 0, 64000.
+	MaxCPU int
+	// MaxPids is the most processes (and threads) one instance may be
+	// given; if 0, 32768.
+	MaxPids int64
+	// MaxProcessInstances is the most instances of one process type; if
+	// 0, 100.
+	MaxProcessInstances int
+	// MaxAppInstances is the most instances of one app, all process types
+	// together; if 0, no limit beyond the per-type one.
+	MaxAppInstances int
+	// AppLimit is how many apps a user may own unless an admin gave them a
+	// limit of their own; if 0, no limit. Admins have none.
+	AppLimit int
+}
+
+// UserLimits is what an admin sends to set a user's own limits.
+type UserLimits struct {
+	// Apps is how many apps the user may own (0: none); null gives the
+	// user the server's default again.
+	Apps *int `json:"apps"`
+}
+
+// UserQuota is a user's limits and what they use of them.
+type UserQuota struct {
+	User string `json:"user"`
+	// Apps is the user's own app limit; null when the server's default
+	// applies.
+	Apps *int `json:"apps"`
+	// AppLimit is the app limit in effect; null when there is none (an
+	// admin, or a server without a default).
+	AppLimit *int `json:"app_limit"`
+	// AppsOwned is how many apps the user owns now.
+	AppsOwned int `json:"apps_owned"`
+}
+
+// MaxUserAppLimit bounds a user's own app limit.
+const MaxUserAppLimit = 100000

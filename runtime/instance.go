@@ -50,8 +50,9 @@ type Spec struct {
 	Env     map[string]string // config vars; the runtime adds PORT and PAAS_*
 	// Port is given to the process as $PORT; 0 sets no PORT.
 	Port   int
-	Memory int64 // bytes; 0 means no limit
-	CPU    int   // millicores; 0 means no limit
+	Memory int64 // bytes; 0 means the runtime's default (Options.Memory)
+	CPU    int   // millicores; 0 means the runtime's default (Options.CPU)
+	Pids   int64 // processes and threads; 0 means the runtime's default (Options.Pids)
 	OneOff bool  // a paas run container, not part of the formation
 }
 
@@ -210,7 +211,6 @@ func (r *Runtime) start(ctx context.Context, s Spec, stdio *Stdio) (inst Instanc
 		oci.WithEnv(env),
 		oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: att.NetNSPath}),
 		oci.WithHostname(s.App + "-" + s.Process + "-" + strconv.Itoa(s.Number)),
-		oci.WithPidsLimit(r.opt.Pids),
 	}
 	if r.opt.ResolvConf != "" {
 		specOpts = append(specOpts, oci.WithMounts([]specs.Mount{{
@@ -224,6 +224,16 @@ func (r *Runtime) start(ctx context.Context, s Spec, stdio *Stdio) (inst Instanc
 	}
 	if stdio != nil && stdio.TTY {
 		specOpts = append(specOpts, oci.WithTTY, oci.WithEnv([]string{"TERM=xterm"}))
+	}
+	if s.Memory == 0 {
+		s.Memory = r.opt.Memory
+	}
+	if s.Pids == 0 {
+		s.Pids = r.opt.Pids
+	}
+	specOpts = append(specOpts, oci.WithPidsLimit(s.Pids))
+	if s.CPU == 0 {
+		s.CPU = r.opt.CPU
 	}
 	if s.Memory > 0 {
 		specOpts = append(specOpts, oci.WithMemoryLimit(uint64(s.Memory)))

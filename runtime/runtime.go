@@ -47,8 +47,14 @@ type Options struct {
 	// Snapshotter unpacks images and makes writable layers; if empty,
 	// overlayfs.
 	Snapshotter string
-	// Pids limits the processes of one instance; if 0, 2048.
+	// Pids limits the processes (and threads) of an instance whose Spec
+	// sets none; if 0, 2048.
 	Pids int64
+	// Memory (bytes) and CPU (millicores) limit an instance whose Spec
+	// sets none: the formation's default, and that of one-off and release
+	// commands. If 0, such an instance has no limit.
+	Memory int64
+	CPU    int
 	// LogDriver is the absolute path of the paas binary, which the shim
 	// runs as "paas log-driver FILE" to timestamp and rotate an
 	// instance's output. If empty, output goes straight to the file,

@@ -132,7 +132,11 @@ func (c *Controller) Deploy(ctx context.Context, req DeployRequest) (controller.
 	fmt.Fprintf(out, "-----> Building %s from %s (build %d)\n", req.App, short, b.ID)
 	c.note(req.App, "build %d of %s started by %s", b.ID, short, req.User)
 	start := time.Now()
-	res, berr := c.opt.Builder.Build(ctx, BuildRequest{App: req.App, Tag: fmt.Sprintf("build-%d", b.ID), Source: req.Source, BuildArgs: cfg, Buildpacks: bps, Output: out})
+	var bout io.Writer = out
+	if c.opt.BuildOutputLimit > 0 {
+		bout = &cappedWriter{w: out, left: c.opt.BuildOutputLimit, limit: c.opt.BuildOutputLimit}
+	}
+	res, berr := c.opt.Builder.Build(ctx, BuildRequest{App: req.App, Tag: fmt.Sprintf("build-%d", b.ID), Source: req.Source, BuildArgs: cfg, Buildpacks: bps, Output: bout})
 	fctx := context.WithoutCancel(ctx)
 	if berr != nil {
 		_, _ = c.store.FinishBuild(fctx, b.ID, controller.BuildFailed, "", "")
@@ -206,6 +210,47 @@ func (c *Controller) createBuildLog(app string, build int64) (*os.File, error) {
 		return nil, err
 	}
 	return os.OpenFile(filepath.Join(dir, fmt.Sprintf("%d.log", build)), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+}
+
+// cappedWriter passes on the first limit bytes of a build's output, then
+// one line saying the rest is dropped, then nothing: a build that prints
+// without end fills neither the disk nor the pusher's terminal. Writes
+// past the cap succeed, so the build goes on.
+type cappedWriter struct {
+	w     io.Writer
+	left  int64
+	limit int64
+}
+
+func (c *cappedWriter) Write(p []byte) (int, error) {
+	if c.left < 0 {
+		return len(p), nil
+	}
+	n := len(p)
+	if int64(n) <= c.left {
+		c.left -= int64(n)
+		_, err := c.w.Write(p)
+		return n, err
+	}
+	_, err := c.w.Write(p[:c.left])
+	c.left = -1
+	if err == nil {
+		_, err = fmt.Fprintf(c.w, "\n-----> Build output truncated: it passed this server's limit of %s; the rest is dropped (the build goes on)\n", formatSize(c.limit))
+	}
+	return n, err
+}
+
+// formatSize shows a size in bytes as an operator writes it.
+func formatSize(n int64) string {
+	switch {
+	case n >= 1<<30 && n%(1<<30) == 0:
+		return fmt.Sprintf("%d GiB", n>>30)
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d bytes", n)
 }
 
 // prefixWriter indents the release command's output under its header.

@@ -71,6 +71,13 @@ type Options struct {
 	// /metrics (and nothing else), for a Prometheus server; admins' API
 	// tokens may read it too.
 	MetricsToken string
+	// Quotas are the operator's limits on formations and on apps per
+	// user; zero fields are the store's built-in values.
+	Quotas controller.Quotas
+	// BuildOutputLimit bounds the output of one build that is kept and
+	// sent to the pusher, in bytes; past it the rest is dropped after a
+	// line that says so. If 0, no limit.
+	BuildOutputLimit int64
 	// TrustForwardedProto makes the API believe X-Forwarded-Proto when it
 	// decides whether a request came over HTTPS (the session cookie's
 	// Secure flag). Set it only behind a proxy that sets the header.
@@ -142,6 +149,7 @@ func Open(ctx context.Context, opt Options) (*Controller, error) {
 	if base == "" {
 		base = "localhost"
 	}
+	st.SetQuotas(opt.Quotas)
 	c := &Controller{opt: opt, store: st, routes: routing.New(base, opt.APIHosts...)}
 	var changed func()
 	var instances func(context.Context, string) ([]controller.Instance, error)

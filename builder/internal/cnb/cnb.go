@@ -758,7 +758,10 @@ func (lc *lifecycle) stepError(phase, id string, err error, output string) error
 		who = id + ": " + phase
 	}
 	var ee *core.ExitError
+	var le *core.LimitError
 	switch {
+	case errors.As(err, &le):
+		return fmt.Errorf("%w: %s: %w", ErrStepFailed, who, err)
 	case errors.As(err, &ee):
 		msg := fmt.Sprintf("%s failed (exit status %d)", who, ee.Status)
 		if last := lastLine(output); last != "" {

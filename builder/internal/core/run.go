@@ -18,6 +18,7 @@ import (
 	"github.com/containerd/containerd/v2/pkg/oci"
 	"github.com/containerd/errdefs"
 	"github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"paas/runtime/network"
 )
@@ -54,6 +55,9 @@ func (e *ExitError) Error() string { return fmt.Sprintf("exit status %d", e.Stat
 
 // ErrTimeout is a step that ran out of its wall-clock limit.
 var ErrTimeout = errors.New("step timed out")
+
+// limitPoll is how often a running step's cgroup counters are read.
+const limitPoll = 200 * time.Millisecond
 
 // killWait bounds how long a killed task may take to report its exit.
 const killWait = 10 * time.Second
@@ -217,7 +221,8 @@ func (s *Store) runContainer(ctx context.Context, id, snapshot string, spec RunS
 		opts = append(opts, oci.WithMounts(spec.Mounts))
 	}
 	if l := spec.Limits; l.Memory > 0 {
-		opts = append(opts, oci.WithMemoryLimit(uint64(l.Memory)))
+		// Memory and swap together: the limit is not a hint to swap.
+		opts = append(opts, oci.WithMemoryLimit(uint64(l.Memory)), oci.WithMemorySwap(l.Memory))
 	}
 	if l := spec.Limits; l.CPUs > 0 {
 		const period = 100000
@@ -314,6 +319,19 @@ func (s *Store) runContainer(ctx context.Context, id, snapshot string, spec RunS
 	if err := task.Start(ctx); err != nil {
 		return fmt.Errorf("start task: %w", err)
 	}
+	// The kernel counts OOM kills and failed forks in the step's cgroup:
+	// the first of either stops the step (a fork bomb, a runaway
+	// allocation), and its error says which limit it reached.
+	var cgroupsPath string
+	var poll <-chan time.Time
+	if spec.Limits.Memory > 0 || spec.Limits.Pids > 0 {
+		if sp, err := c.Spec(ctx); err == nil && sp.Linux != nil {
+			cgroupsPath = sp.Linux.CgroupsPath
+		}
+		t := time.NewTicker(limitPoll)
+		defer t.Stop()
+		poll = t.C
+	}
 
 	var timeout <-chan time.Time
 	if spec.Limits.Timeout > 0 {
@@ -322,20 +340,35 @@ func (s *Store) runContainer(ctx context.Context, id, snapshot string, spec RunS
 		timeout = t.C
 	}
 	var stopErr error
-	select {
-	case st := <-exitc:
-		code, _, err := st.Result()
-		if err != nil {
-			return fmt.Errorf("task: %w", err)
+wait:
+	for {
+		select {
+		case st := <-exitc:
+			code, _, err := st.Result()
+			if err != nil {
+				return fmt.Errorf("task: %w", err)
+			}
+			// A limit reached just before the exit (the shell reporting a
+			// killed child, a bomb whose parent returned) still fails the step.
+			if le := limitHit(cgroupsPath, spec.Limits); le != nil {
+				return le
+			}
+			if code != 0 {
+				return &ExitError{Status: code}
+			}
+			return nil
+		case <-ctx.Done():
+			stopErr = ctx.Err()
+			break wait
+		case <-timeout:
+			stopErr = fmt.Errorf("%w after %s", ErrTimeout, spec.Limits.Timeout)
+			break wait
+		case <-poll:
+			if le := limitHit(cgroupsPath, spec.Limits); le != nil {
+				stopErr = le
+				break wait
+			}
 		}
-		if code != 0 {
-			return &ExitError{Status: code}
-		}
-		return nil
-	case <-ctx.Done():
-		stopErr = ctx.Err()
-	case <-timeout:
-		stopErr = fmt.Errorf("%w after %s", ErrTimeout, spec.Limits.Timeout)
 	}
 	kctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), killWait)
 	defer cancel()
@@ -356,6 +389,10 @@ type tailer struct {
 	done chan struct{}
 }
 
+// punchEvery is how much read output the tail lets pile up in the file
+// before it frees the disk space (or memory, on tmpfs) under it.
+const punchEvery = 1 << 20
+
 func startTail(path string, w io.Writer) *tailer {
 	t := &tailer{stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
@@ -367,6 +404,8 @@ func startTail(path string, w io.Writer) *tailer {
 			}
 		}()
 		buf := make([]byte, 32<<10)
+		var read, punched int64
+		canPunch := true
 		for {
 			stopping := false
 			select {
@@ -375,13 +414,22 @@ func startTail(path string, w io.Writer) *tailer {
 			case <-time.After(50 * time.Millisecond):
 			}
 			if f == nil {
-				f, _ = os.Open(path) // the shim creates it
+				f, _ = os.OpenFile(path, os.O_RDWR, 0) // the shim creates it
 			}
 			if f != nil {
 				for {
 					n, err := f.Read(buf)
 					if n > 0 {
 						_, _ = w.Write(buf[:n])
+						read += int64(n)
+					}
+					// A step that prints without end must not fill the
+					// host: what was read is punched out of the file (its
+					// size, and the shim's offset, stay).
+					if canPunch && read-punched >= punchEvery {
+						err := unix.Fallocate(int(f.Fd()), unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, punched, read-punched)
+						canPunch = err == nil // a file system without holes keeps it all
+						punched = read
 					}
 					if err != nil || n == 0 {
 						break

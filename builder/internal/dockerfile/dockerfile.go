@@ -619,11 +619,12 @@ func (b *build) runStep(ctx context.Context, st *stage, argv []string, line int,
 	})
 	if err != nil {
 		var ee *core.ExitError
+		var le *core.LimitError
 		switch {
 		case errors.As(err, &ee):
 			return false, &Error{File: b.req.Dockerfile, Line: line, Step: text, Kind: ErrStepFailed,
 				Err: fmt.Errorf("the command returned a non-zero code: %d", ee.Status)}
-		case errors.Is(err, core.ErrTimeout):
+		case errors.As(err, &le), errors.Is(err, core.ErrTimeout):
 			return false, &Error{File: b.req.Dockerfile, Line: line, Step: text, Kind: ErrStepFailed, Err: err}
 		case ctx.Err() != nil:
 			return false, &Error{File: b.req.Dockerfile, Line: line, Step: text, Err: ctx.Err()}

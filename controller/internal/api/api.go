@@ -240,6 +240,8 @@ func (s *server) routes() []route {
 		{"POST /v1/users", adminOnly, s.createUser},
 		{"DELETE /v1/users/{name}", adminOnly, s.deleteUser},
 		{"PUT /v1/users/{name}/password", adminOnly, s.setPassword},
+		{"GET /v1/users/{name}/limits", adminOnly, s.userLimits},
+		{"PUT /v1/users/{name}/limits", adminOnly, s.setUserLimits},
 
 		{"GET /v1/audit", adminOnly, s.audit},
 	}

@@ -288,6 +288,8 @@ func TestAuthorizationMatrix(t *testing.T) {
 		{"POST /v1/users", "/v1/users", `{"name":"{newuser}"}`, admins},
 		{"DELETE /v1/users/{name}", "/v1/users/{victim}", "", admins},
 		{"PUT /v1/users/{name}/password", "/v1/users/{victim}/password", `{"password":"correct horse"}`, admins},
+		{"GET /v1/users/{name}/limits", "/v1/users/{victim}/limits", "", admins},
+		{"PUT /v1/users/{name}/limits", "/v1/users/{victim}/limits", `{"apps":5}`, admins},
 		{"GET /v1/audit", "/v1/audit", "", admins},
 	}
 
@@ -411,6 +413,10 @@ func TestBadInput(t *testing.T) {
 		{"private key", "POST", "/v1/keys", `{"public_key":"-----BEGIN OPENSSH PRIVATE KEY-----"}`, 422, "private key"},
 		{"key with options", "POST", "/v1/keys", `{"public_key":"command=\"sh\" {pubkey}"}`, 422, "options"},
 		{"scale negative", "PATCH", "/v1/apps/{app}/formation", `[{"type":"web","quantity":-1}]`, 422, "between 0"},
+		{"scale above the maximum", "PATCH", "/v1/apps/{app}/formation", `[{"type":"web","quantity":101}]`, 422, "web=101: quantity must be between 0 and 100"},
+		{"memory above the maximum", "PATCH", "/v1/apps/{app}/formation", `[{"type":"web","memory":68719476737}]`, 422, "web: memory limit must be between 16M and 64G"},
+		{"pids above the maximum", "PATCH", "/v1/apps/{app}/formation", `[{"type":"web","pids":40000}]`, 422, "web: process limit must be between 16 and 32768"},
+		{"own app limit", "PUT", "/v1/users/olive/limits", `{"apps":1000}`, 403, "only an admin may do this"},
 		{"scale unknown type", "PATCH", "/v1/apps/{app}/formation", `[{"type":"worker","quantity":1}]`, 422, "no process type worker"},
 		{"health check bad path", "PUT", "/v1/apps/{app}/healthchecks/web", `{"path":"health"}`, 422, "invalid health check path"},
 		{"health check path on worker", "PUT", "/v1/apps/{app}/healthchecks/worker", `{"path":"/health"}`, 422, "only web processes"},

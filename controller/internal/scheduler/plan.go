@@ -153,7 +153,7 @@ func planApp(t Target, insts []Observed) []Action {
 			}
 			spec := runtime.Spec{
 				App: t.App, Release: t.Release, Process: ty, Number: n, Image: t.Image,
-				Command: p.Command, Env: t.Env, Port: Port, Memory: p.Memory, CPU: p.CPU,
+				Command: p.Command, Env: t.Env, Port: Port, Memory: p.Memory, CPU: p.CPU, Pids: p.Pids,
 			}
 			acts = append(acts, Action{Start: &spec, Reason: fmt.Sprintf("%s.%d of v%d", ty, n, t.Release), Key: slotKey(t.App, ty, n)})
 		}

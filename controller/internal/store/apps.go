@@ -160,6 +160,9 @@ func (s *Store) CreateApp(ctx context.Context, who Actor, name string) (controll
 				return controller.Errorf(controller.ErrConflict, "app %s already exists", name)
 			}
 		}
+		if err := s.checkAppLimit(tx, who); err != nil {
+			return err
+		}
 		t := now()
 		a := app{Name: name, OwnerID: who.UserID, CreatedAt: t, UpdatedAt: t}
 		if err := tx.Create(&a).Error; err != nil {
@@ -481,7 +484,17 @@ const (
 	MaxMemory = 64 << 30
 	MinCPU    = 10
 	MaxCPU    = 64000
+	MinPids   = 16
+	MaxPids   = 32768
 )
+
+// formatMemory shows a size in bytes as the CLI reads it: 4G, 1536M.
+func formatMemory(b int64) string {
+	if b%(1<<30) == 0 {
+		return fmt.Sprintf("%dG", b>>30)
+	}
+	return fmt.Sprintf("%dM", b>>20)
+}
 
 // Formation returns an app's process types: those of the current release
 // and any scaled before, with the current release's commands.
@@ -519,7 +532,7 @@ func formation(tx *gorm.DB, appID int64) ([]controller.Process, error) {
 			continue // scaled once, but the current release has no such process type
 		}
 		seen[p.Type] = true
-		out = append(out, controller.Process{Type: p.Type, Quantity: p.Quantity, Memory: p.Memory, CPU: p.CPU, Command: cmds[p.Type]})
+		out = append(out, controller.Process{Type: p.Type, Quantity: p.Quantity, Memory: p.Memory, CPU: p.CPU, Pids: p.Pids, Command: cmds[p.Type]})
 	}
 	for t, c := range cmds {
 		if !seen[t] {
@@ -545,16 +558,20 @@ func (s *Store) Scale(ctx context.Context, who Actor, appName string, updates []
 			return nil, controller.Errorf(controller.ErrInvalid, "process type %s given twice", u.Type)
 		}
 		seen[u.Type] = true
-		if u.Quantity != nil && (*u.Quantity < 0 || *u.Quantity > MaxQuantity) {
-			return nil, controller.Errorf(controller.ErrInvalid, "%s=%d: quantity must be between 0 and %d", u.Type, *u.Quantity, MaxQuantity)
+		q := s.quotas
+		if u.Quantity != nil && (*u.Quantity < 0 || *u.Quantity > q.MaxProcessInstances) {
+			return nil, controller.Errorf(controller.ErrInvalid, "%s=%d: quantity must be between 0 and %d", u.Type, *u.Quantity, q.MaxProcessInstances)
 		}
-		if u.Memory != nil && *u.Memory != 0 && (*u.Memory < MinMemory || *u.Memory > MaxMemory) {
-			return nil, controller.Errorf(controller.ErrInvalid, "%s: memory limit must be between %dM and %dG", u.Type, MinMemory>>20, MaxMemory>>30)
+		if u.Memory != nil && *u.Memory != 0 && (*u.Memory < MinMemory || *u.Memory > q.MaxMemory) {
+			return nil, controller.Errorf(controller.ErrInvalid, "%s: memory limit must be between %dM and %s", u.Type, MinMemory>>20, formatMemory(q.MaxMemory))
 		}
-		if u.CPU != nil && *u.CPU != 0 && (*u.CPU < MinCPU || *u.CPU > MaxCPU) {
-			return nil, controller.Errorf(controller.ErrInvalid, "%s: CPU limit must be between %dm and %dm (millicores)", u.Type, MinCPU, MaxCPU)
+		if u.CPU != nil && *u.CPU != 0 && (*u.CPU < MinCPU || *u.CPU > q.MaxCPU) {
+			return nil, controller.Errorf(controller.ErrInvalid, "%s: CPU limit must be between %dm and %dm (millicores)", u.Type, MinCPU, q.MaxCPU)
 		}
-		if u.Quantity == nil && u.Memory == nil && u.CPU == nil {
+		if u.Pids != nil && *u.Pids != 0 && (*u.Pids < MinPids || *u.Pids > q.MaxPids) {
+			return nil, controller.Errorf(controller.ErrInvalid, "%s: process limit must be between %d and %d", u.Type, MinPids, q.MaxPids)
+		}
+		if u.Quantity == nil && u.Memory == nil && u.CPU == nil && u.Pids == nil {
 			return nil, controller.Errorf(controller.ErrInvalid, "%s: give a quantity or a limit", u.Type)
 		}
 	}
@@ -594,10 +611,17 @@ func (s *Store) Scale(ctx context.Context, who Actor, appName string, updates []
 			if u.CPU != nil {
 				p.CPU = *u.CPU
 			}
+			if u.Pids != nil {
+				p.Pids = *u.Pids
+			}
 			if err := tx.Save(&p).Error; err != nil {
 				return err
 			}
-			detail = append(detail, fmt.Sprintf("%s=%d memory=%d cpu=%dm", p.Type, p.Quantity, p.Memory, p.CPU))
+			d := fmt.Sprintf("%s=%d memory=%d cpu=%dm", p.Type, p.Quantity, p.Memory, p.CPU)
+			if p.Pids != 0 {
+				d += fmt.Sprintf(" pids=%d", p.Pids)
+			}
+			detail = append(detail, d)
 		}
 		if err := touch(tx, a); err != nil {
 			return err
@@ -606,7 +630,21 @@ func (s *Store) Scale(ctx context.Context, who Actor, appName string, updates []
 			return err
 		}
 		out, err = formation(tx, a.ID)
-		return err
+		if err != nil {
+			return err
+		}
+		// The whole app's count is checked on the result; returning an
+		// error rolls every change of this call back.
+		if max := s.quotas.MaxAppInstances; max > 0 {
+			total := 0
+			for _, p := range out {
+				total += p.Quantity
+			}
+			if total > max {
+				return controller.Errorf(controller.ErrInvalid, "%s would run %d instances: at most %d per app on this server", appName, total, max)
+			}
+		}
+		return nil
 	})
 	return out, err
 }

@@ -20,6 +20,7 @@ func migrations() []*gormigrate.Migration {
 		{ID: "0005_passwords_sessions", Migrate: migratePasswordsSessions},
 		{ID: "0006_app_buildpacks", Migrate: migrateAppBuildpacks},
 		{ID: "0007_app_http_settings", Migrate: migrateAppHTTPSettings},
+		{ID: "0008_quotas", Migrate: migrateQuotas},
 	}
 }
 
@@ -236,6 +237,25 @@ func migrateAppHTTPSettings(tx *gorm.DB) error {
 		if err := tx.Table("apps").Migrator().AddColumn(&app{}, f); err != nil {
 			return fmt.Errorf("add apps.%s: %w", f, err)
 		}
+	}
+	return nil
+}
+
+// migrateQuotas adds a user's own app limit, set by an admin (NULL: the
+// server's default), and a process type's pids limit (0: the server's
+// default).
+func migrateQuotas(tx *gorm.DB) error {
+	type user struct {
+		AppLimit *int `gorm:"column:app_limit"`
+	}
+	if err := tx.Table("users").Migrator().AddColumn(&user{}, "AppLimit"); err != nil {
+		return fmt.Errorf("add users.app_limit: %w", err)
+	}
+	type process struct {
+		Pids int64 `gorm:"not null;default:0"`
+	}
+	if err := tx.Table("processes").Migrator().AddColumn(&process{}, "Pids"); err != nil {
+		return fmt.Errorf("add processes.pids: %w", err)
 	}
 	return nil
 }

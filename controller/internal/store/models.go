@@ -10,6 +10,7 @@ type user struct {
 	Name         string
 	Admin        bool
 	PasswordHash string // Argon2id in PHC form; "" when the user has no password
+	AppLimit     *int   // apps the user may own; nil: the server's default
 	CreatedAt    time.Time
 }
 
@@ -103,6 +104,7 @@ type process struct {
 	Quantity int
 	Memory   int64
 	CPU      int
+	Pids     int64
 }
 
 type domain struct {

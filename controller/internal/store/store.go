@@ -34,6 +34,25 @@ type Store struct {
 	sealer  *seal.Sealer
 	dialect string  // "sqlite" or "postgres"
 	hash    *hasher // bounds concurrent password hashes
+	quotas  controller.Quotas
+}
+
+// SetQuotas sets the operator's limits that Scale and CreateApp enforce.
+// Call it before the store is used.
+func (s *Store) SetQuotas(q controller.Quotas) {
+	if q.MaxMemory == 0 {
+		q.MaxMemory = MaxMemory
+	}
+	if q.MaxCPU == 0 {
+		q.MaxCPU = MaxCPU
+	}
+	if q.MaxPids == 0 {
+		q.MaxPids = MaxPids
+	}
+	if q.MaxProcessInstances == 0 {
+		q.MaxProcessInstances = MaxQuantity
+	}
+	s.quotas = q
 }
 
 // Actor is who makes a change, as the audit log records it.
@@ -84,6 +103,7 @@ func Open(ctx context.Context, dsn string, sealer *seal.Sealer) (*Store, error) 
 		return nil, fmt.Errorf("open %s database: %w", dialect, err)
 	}
 	s := &Store{db: db, sealer: sealer, dialect: dialect, hash: newHasher(0, HashWait)}
+	s.SetQuotas(controller.Quotas{})
 	if err := s.Ping(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("open %s database: %w", dialect, err)

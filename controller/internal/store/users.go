@@ -343,3 +343,86 @@ func (s *Store) UserID(ctx context.Context, name string) (int64, error) {
 	}
 	return u.ID, nil
 }
+
+// appLimit is the app limit in effect for u: their own, else the
+// server's default; nil when there is none (admins have none).
+func (s *Store) appLimit(u user) *int {
+	switch {
+	case u.Admin:
+		return nil
+	case u.AppLimit != nil:
+		return u.AppLimit
+	case s.quotas.AppLimit > 0:
+		n := s.quotas.AppLimit
+		return &n
+	}
+	return nil
+}
+
+// checkAppLimit refuses a new app to a user who owns as many as they
+// may. The user's row stays locked until the transaction ends, so two
+// creations at once cannot both pass.
+func (s *Store) checkAppLimit(tx *gorm.DB, who Actor) error {
+	var u user
+	if err := forUpdate(tx).Take(&u, who.UserID).Error; err != nil {
+		return notFound(err, "no user %s", who.Name)
+	}
+	limit := s.appLimit(u)
+	if limit == nil {
+		return nil
+	}
+	var owned int64
+	if err := tx.Model(&app{}).Where("owner_id = ?", u.ID).Count(&owned).Error; err != nil {
+		return err
+	}
+	if owned >= int64(*limit) {
+		return controller.Errorf(controller.ErrForbidden, "you own %d apps, the most you may (your limit is %d): destroy one, or ask an admin to raise your limit", owned, *limit)
+	}
+	return nil
+}
+
+// UserQuota returns a user's limits and what they use of them.
+func (s *Store) UserQuota(ctx context.Context, name string) (controller.UserQuota, error) {
+	return s.userQuota(s.db.WithContext(ctx), name)
+}
+
+func (s *Store) userQuota(tx *gorm.DB, name string) (controller.UserQuota, error) {
+	var u user
+	if err := tx.Where("name = ?", name).Take(&u).Error; err != nil {
+		return controller.UserQuota{}, notFound(err, "no user named %s", name)
+	}
+	var owned int64
+	if err := tx.Model(&app{}).Where("owner_id = ?", u.ID).Count(&owned).Error; err != nil {
+		return controller.UserQuota{}, err
+	}
+	return controller.UserQuota{User: u.Name, Apps: u.AppLimit, AppLimit: s.appLimit(u), AppsOwned: int(owned)}, nil
+}
+
+// SetUserLimits sets a user's own limits; a nil Apps gives them the
+// server's default again. Apps they own beyond a lowered limit stay.
+func (s *Store) SetUserLimits(ctx context.Context, who Actor, name string, l controller.UserLimits) (controller.UserQuota, error) {
+	if l.Apps != nil && (*l.Apps < 0 || *l.Apps > controller.MaxUserAppLimit) {
+		return controller.UserQuota{}, controller.Errorf(controller.ErrInvalid, "app limit %d: must be between 0 and %d", *l.Apps, controller.MaxUserAppLimit)
+	}
+	var out controller.UserQuota
+	err := s.tx(ctx, func(tx *gorm.DB) error {
+		var u user
+		if err := forUpdate(tx).Where("name = ?", name).Take(&u).Error; err != nil {
+			return notFound(err, "no user named %s", name)
+		}
+		if err := tx.Model(&user{}).Where("id = ?", u.ID).Update("app_limit", l.Apps).Error; err != nil {
+			return err
+		}
+		detail := "apps=default"
+		if l.Apps != nil {
+			detail = fmt.Sprintf("apps=%d", *l.Apps)
+		}
+		if err := audit(tx, who, "user.limits", "", "user "+name+" "+detail); err != nil {
+			return err
+		}
+		var err error
+		out, err = s.userQuota(tx, name)
+		return err
+	})
+	return out, err
+}

@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"io"
+	"strconv"
 
 	"github.com/spf13/cobra"
 
@@ -129,7 +130,53 @@ func (r *runner) addAdminCommands(root *cobra.Command) {
 	audit.Flags().Int64Var(&q.Before, "before", 0, "only events older than this ID, to page back")
 	r.jsonFlag(audit)
 
-	root.AddCommand(passwd)
+	var appLimit string
+	limits := &cobra.Command{
+		Use:   "users:limits NAME",
+		Short: "Show a user's limits, or set them with --apps",
+		Long: "Show how many apps a user owns and may own. With --apps N the user may own N apps\n" +
+			"(0: none); with --apps default they get the server's default again. Apps they\n" +
+			"own beyond a lowered limit stay; they cannot create more. Admins have no limit.",
+		GroupID: groupAdmin,
+		Args:    nargs(1, 1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name := args[0]
+			if err := controller.ValidateUserName(name); err != nil {
+				return err
+			}
+			var set *controller.UserLimits
+			if cmd.Flags().Changed("apps") {
+				set = &controller.UserLimits{}
+				if appLimit != "default" {
+					n, err := strconv.Atoi(appLimit)
+					if err != nil || n < 0 {
+						return controller.Errorf(controller.ErrInvalid, "invalid --apps %q: use a number of apps (0 or more), or default", appLimit)
+					}
+					set.Apps = &n
+				}
+			}
+			c, err := r.client()
+			if err != nil {
+				return err
+			}
+			var q controller.UserQuota
+			if set != nil {
+				q, err = c.SetUserLimits(cmd.Context(), name, *set)
+			} else {
+				q, err = c.UserQuota(cmd.Context(), name)
+			}
+			if err != nil {
+				return err
+			}
+			return r.show(q, func(w io.Writer, colour bool) error {
+				return quotaFields(q).render(w, colour)
+			})
+		},
+	}
+	limits.Flags().StringVar(&appLimit, "apps", "", "how many apps the user may own, or default for the server's default")
+	r.jsonFlag(limits)
+
+	root.AddCommand(passwd, limits)
 	root.AddCommand(
 		r.jsonFlag(&cobra.Command{
 			Use:     "users",
@@ -161,4 +208,18 @@ func (r *runner) addAdminCommands(root *cobra.Command) {
 		remove,
 		audit,
 	)
+}
+
+func quotaFields(q controller.UserQuota) *fields {
+	f := &fields{title: q.User}
+	f.add("Apps owned", strconv.Itoa(q.AppsOwned))
+	limit := "none"
+	if q.AppLimit != nil {
+		limit = strconv.Itoa(*q.AppLimit)
+	}
+	if q.Apps == nil && q.AppLimit != nil {
+		limit += " (the server's default)"
+	}
+	f.add("App limit", limit)
+	return f
 }

@@ -224,8 +224,19 @@ func TestCommands(t *testing.T) {
 		{
 			name:        "scale with limits",
 			args:        []string{"scale", "-a", "shop", "web=2", "--memory", "512M", "--cpu", "0.5"},
-			want:        result{Stdout: "Scaled shop\nTYPE  QUANTITY  MEMORY  CPU  COMMAND\nweb   2         512M    0.5  bin/server\n"},
+			want:        result{Stdout: "Scaled shop\nTYPE  QUANTITY  MEMORY  CPU  PIDS     COMMAND\nweb   2         512M    0.5  default  bin/server\n"},
 			wantChanges: []string{"admin formation.scale shop web=2 memory=536870912 cpu=500m"},
+		},
+		{
+			name:        "scale with a process limit",
+			args:        []string{"scale", "-a", "shop", "web", "--pids", "512"},
+			want:        result{Stdout: "Scaled shop\nTYPE  QUANTITY  MEMORY   CPU      PIDS  COMMAND\nweb   1         default  default  512   bin/server\n"},
+			wantChanges: []string{"admin formation.scale shop web=1 memory=0 cpu=0m pids=512"},
+		},
+		{
+			name: "scale with a negative process limit sends nothing",
+			args: []string{"scale", "-a", "shop", "web", "--pids", "-1"},
+			want: result{Code: 1, Stderr: "error: invalid --pids -1: use a number of processes, or 0 for the default\n"},
 		},
 		{
 			name: "scale of a bare type without limits",
@@ -276,6 +287,34 @@ func TestCommands(t *testing.T) {
 			name: "apps:destroy with a wrong --confirm",
 			args: []string{"apps:destroy", "shop", "--confirm", "shoe"},
 			want: result{Code: 1, Stderr: "error: confirmation \"shoe\" does not match shop; nothing was changed\n"},
+		},
+		{
+			name:        "users:limits sets a user's app limit",
+			args:        []string{"users:limits", "bob", "--apps", "3"},
+			want:        result{Stdout: "=== bob\nApps owned:  0\nApp limit:   3\n"},
+			wantChanges: []string{"admin user.limits user bob apps=3"},
+		},
+		{
+			name:        "users:limits gives back the default",
+			args:        []string{"users:limits", "bob", "--apps", "default"},
+			want:        result{Stdout: "=== bob\nApps owned:  0\nApp limit:   none\n"},
+			wantChanges: []string{"admin user.limits user bob apps=default"},
+		},
+		{
+			name: "users:limits shows the limits",
+			args: []string{"users:limits", "bob"},
+			want: result{Stdout: "=== bob\nApps owned:  0\nApp limit:   none\n"},
+		},
+		{
+			name: "users:limits with a bad number sends nothing",
+			args: []string{"users:limits", "bob", "--apps", "-1"},
+			want: result{Code: 1, Stderr: "error: invalid --apps \"-1\": use a number of apps (0 or more), or default\n"},
+		},
+		{
+			name: "users:limits of one's own is for admins",
+			as:   "bob",
+			args: []string{"users:limits", "bob", "--apps", "100"},
+			want: result{Code: 1, Stderr: "error: only an admin may do this\n"},
 		},
 		{
 			name: "unknown command",

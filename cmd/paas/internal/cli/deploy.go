@@ -160,17 +160,19 @@ func (r *runner) changeConfig(ctx context.Context, verb string, keys []string, c
 
 func (r *runner) addScaleCommands(root *cobra.Command) {
 	var memory, cpu string
+	var pids int64
 	scale := &cobra.Command{
 		Use:     "scale TYPE=N...",
 		Aliases: []string{"ps:scale"},
-		Short:   "Scale process types, and set their memory and CPU limits",
-		Long: "Scale process types, as in paas scale web=2 worker=1. --memory and --cpu set the\n" +
-			"limits of every type given; with them, a bare TYPE keeps its quantity.",
+		Short:   "Scale process types, and set their memory, CPU and process limits",
+		Long: "Scale process types, as in paas scale web=2 worker=1. --memory, --cpu and --pids set\n" +
+			"the limits of every type given; with them, a bare TYPE keeps its quantity.",
 		Example: "  paas scale web=2 worker=1\n  paas scale web=4 --memory 512M --cpu 0.5\n  paas scale worker --memory 1G",
 		GroupID: groupDeploy,
 		Args:    nargs(1, -1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			updates, err := parseScale(args, memory != "" || cpu != "")
+			withPids := cmd.Flags().Changed("pids")
+			updates, err := parseScale(args, memory != "" || cpu != "" || withPids)
 			if err != nil {
 				return err
 			}
@@ -192,6 +194,14 @@ func (r *runner) addScaleCommands(root *cobra.Command) {
 					updates[i].CPU = &m
 				}
 			}
+			if withPids {
+				if pids < 0 {
+					return controller.Errorf(controller.ErrInvalid, "invalid --pids %d: use a number of processes, or 0 for the default", pids)
+				}
+				for i := range updates {
+					updates[i].Pids = &pids
+				}
+			}
 			c, app, err := r.appClient(cmd.Context())
 			if err != nil {
 				return err
@@ -208,6 +218,7 @@ func (r *runner) addScaleCommands(root *cobra.Command) {
 	}
 	scale.Flags().StringVar(&memory, "memory", "", "memory limit of each instance: 512M, 1G...; 0 for the default")
 	scale.Flags().StringVar(&cpu, "cpu", "", "CPU limit of each instance in cores: 0.5, 2...; 0 for the default")
+	scale.Flags().Int64Var(&pids, "pids", 0, "process (and thread) limit of each instance; 0 for the default")
 
 	root.AddCommand(
 		r.jsonFlag(r.appFlag(scale)),
@@ -572,9 +583,13 @@ func (r *runner) healthSetCommand() *cobra.Command {
 }
 
 func formationTable(ps []controller.Process) *table {
-	t := newTable("type", "quantity", "memory", "cpu", "command")
+	t := newTable("type", "quantity", "memory", "cpu", "pids", "command")
 	for _, p := range ps {
-		t.add(p.Type, fmt.Sprint(p.Quantity), formatMemory(p.Memory), formatCPU(p.CPU), p.Command)
+		pids := "default"
+		if p.Pids != 0 {
+			pids = fmt.Sprint(p.Pids)
+		}
+		t.add(p.Type, fmt.Sprint(p.Quantity), formatMemory(p.Memory), formatCPU(p.CPU), pids, p.Command)
 	}
 	return t
 }

@@ -125,7 +125,8 @@ func Run(ctx context.Context, s Settings, out, logw io.Writer) error {
 		resolv = ""
 	}
 	rt := runtime.New(runtime.Options{Address: s.Containerd, Namespace: s.Namespace, Network: nw,
-		LogDir: logDir, StopGrace: s.StopGrace, LogDriver: self, ResolvConf: resolv})
+		LogDir: logDir, StopGrace: s.StopGrace, LogDriver: self, ResolvConf: resolv,
+		Pids: s.Limits.InstancePids, Memory: int64(s.Limits.InstanceMemory), CPU: millicores(s.Limits.InstanceCPU)})
 	defer rt.Close()
 	var runner server.Runtime
 	if nw != nil {
@@ -142,7 +143,8 @@ func Run(ctx context.Context, s Settings, out, logw io.Writer) error {
 	if bnw != nil {
 		go bnw.Keep(keepCtx, 10*time.Second, log)
 	}
-	bopts := builder.Options{Address: s.Containerd, Namespace: s.Namespace, Network: bnw, Logger: log.With("component", "builder"), ResolvConf: resolv}
+	bopts := builder.Options{Address: s.Containerd, Namespace: s.Namespace, Network: bnw, Logger: log.With("component", "builder"), ResolvConf: resolv,
+		Limits: s.Limits.build()}
 	bopts.BuildEnv = s.buildEnv()
 	if s.CABundle != "" {
 		if _, err := os.Stat(s.CABundle); err == nil {
@@ -202,6 +204,8 @@ func Run(ctx context.Context, s Settings, out, logw io.Writer) error {
 		MetricsToken:        metricsToken,
 		LogDir:              logDir,
 		Builder:             build,
+		Quotas:              s.Limits.quotas(),
+		BuildOutputLimit:    int64(s.Limits.BuildOutputLimit),
 		AppDestroyed: func(app string) {
 			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 			if err := access.forget(fctx, app); err != nil {

@@ -60,6 +60,8 @@ type Settings struct {
 	LogLevel            string
 	LogFormat           string
 	ShutdownTimeout     time.Duration
+	// Limits are the quotas on instances, builds, apps and users.
+	Limits Limits
 }
 
 // DefaultConfigFile is read if it exists and no other file is named.
@@ -98,6 +100,7 @@ func (s *Settings) register(fs *pflag.FlagSet) {
 	fs.StringVar(&s.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&s.LogFormat, "log-format", "text", "log format: text or json")
 	fs.DurationVar(&s.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "how long to let requests finish on shutdown")
+	s.Limits.register(fs)
 	// Every flag's help names its environment variable too.
 	fs.VisitAll(func(f *pflag.Flag) {
 		f.Usage += " [env " + envName(f.Name) + "]"
@@ -214,7 +217,7 @@ func (s *Settings) check() error {
 	if _, err := controller.ParseAPIHosts(strings.Split(s.APIHosts, ",")); err != nil {
 		return fmt.Errorf("--api-hosts: %w", err)
 	}
-	return nil
+	return s.Limits.check()
 }
 
 // DeriveAPIHosts returns the server's own host names: those of
