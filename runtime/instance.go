@@ -16,9 +16,7 @@ import (
 
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/cio"
-	"github.com/containerd/containerd/v2/pkg/oci"
 	"github.com/containerd/errdefs"
-	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // Labels every instance carries in containerd.
@@ -151,7 +149,7 @@ func (r *Runtime) start(ctx context.Context, s Spec, stdio *Stdio) (inst Instanc
 	if err := r.ready(); err != nil {
 		return Instance{}, nil, err
 	}
-	c, err := r.dial()
+	c, launcher, err := r.dialLauncher()
 	if err != nil {
 		return Instance{}, nil, err
 	}
@@ -176,19 +174,6 @@ func (r *Runtime) start(ctx context.Context, s Spec, stdio *Stdio) (inst Instanc
 	if s.OneOff {
 		labels[LabelOneOff] = "true"
 	}
-	// From here on, undo what was done if anything fails.
-	cleanup := context.WithoutCancel(ctx)
-	att, err := r.opt.Network.Attach(ctx, id, map[string]string{"paas.app": s.App})
-	if err != nil {
-		return Instance{}, nil, err
-	}
-	defer func() {
-		if err != nil {
-			_ = r.opt.Network.Detach(cleanup, id, att.NetNSPath)
-		}
-	}()
-	labels[LabelIP] = att.IP.String()
-	labels[LabelNetNS] = att.NetNSPath
 	if s.Port > 0 {
 		labels[LabelPort] = strconv.Itoa(s.Port)
 	}
@@ -202,49 +187,35 @@ func (r *Runtime) start(ctx context.Context, s Spec, stdio *Stdio) (inst Instanc
 		env = append(env, "PORT="+strconv.Itoa(s.Port))
 	}
 	env = append(env, "PAAS_APP="+s.App, "PAAS_RELEASE=v"+strconv.Itoa(s.Release), "PAAS_PROCESS="+s.Name())
-
-	specOpts := []oci.SpecOpts{
-		oci.WithImageConfig(img),
-		oci.WithEnv(env),
-		oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: att.NetNSPath}),
-		oci.WithHostname(s.App + "-" + s.Process + "-" + strconv.Itoa(s.Number)),
-		oci.WithPidsLimit(r.opt.Pids),
-	}
-	if r.opt.ResolvConf != "" {
-		specOpts = append(specOpts, oci.WithMounts([]specs.Mount{{
-			Destination: "/etc/resolv.conf", Type: "bind", Source: r.opt.ResolvConf, Options: []string{"rbind", "ro", "nosuid", "nodev", "noexec"},
-		}}))
-	} else {
-		specOpts = append(specOpts, oci.WithHostResolvconf)
-	}
+	var args []string
 	if s.Command != "" {
-		specOpts = append(specOpts, oci.WithProcessArgs("/bin/sh", "-c", s.Command))
+		args = []string{"/bin/sh", "-c", s.Command}
 	}
-	if stdio != nil && stdio.TTY {
-		specOpts = append(specOpts, oci.WithTTY, oci.WithEnv([]string{"TERM=xterm"}))
+	resolv := r.opt.ResolvConf
+	if resolv == "" {
+		resolv = "/etc/resolv.conf"
 	}
-	if s.Memory > 0 {
-		specOpts = append(specOpts, oci.WithMemoryLimit(uint64(s.Memory)))
-	}
-	if s.CPU > 0 {
-		const period = 100000 // µs
-		specOpts = append(specOpts, oci.WithCPUCFS(int64(s.CPU)*period/1000, period))
-	}
-	ctr, err := c.NewContainer(ctx, id,
-		containerd.WithImage(img),
-		containerd.WithSnapshotter(r.opt.Snapshotter),
-		containerd.WithNewSnapshot(id, img),
-		containerd.WithContainerLabels(labels),
-		containerd.WithNewSpec(specOpts...),
-	)
+	// From here on, undo what was done if anything fails.
+	cleanup := context.WithoutCancel(ctx)
+	launched, err := launcher.Create(ctx, Container{
+		ID: id, Labels: labels, Image: img,
+		Args: args, Env: env,
+		Hostname: s.App + "-" + s.Process + "-" + strconv.Itoa(s.Number),
+		Network:  r.opt.Network, NetworkLabels: map[string]string{"paas.app": s.App}, ResolvConf: resolv,
+		Limits: Limits{Memory: s.Memory, CPU: s.CPU, Pids: r.opt.Pids},
+		TTY:    stdio != nil && stdio.TTY,
+	})
 	if err != nil {
-		return Instance{}, nil, fmt.Errorf("create container %s: %w", id, err)
+		return Instance{}, nil, err
 	}
 	defer func() {
 		if err != nil {
-			_ = ctr.Delete(cleanup, containerd.WithSnapshotCleanup)
+			_ = launcher.Remove(cleanup, id, r.opt.Network)
 		}
 	}()
+	ctr := launched.Container
+	labels[LabelIP] = launched.IP.String()
+	labels[LabelNetNS] = launched.NetNS
 	logTo := cio.LogFile(r.logPath(id))
 	if r.opt.LogDriver != "" {
 		logTo = cio.BinaryIO(r.opt.LogDriver, map[string]string{LogDriverCommand: r.logPath(id)})
@@ -326,7 +297,7 @@ func (r *Runtime) List(ctx context.Context) ([]Instance, error) {
 // and removes its container, writable layer and network namespace. The log
 // file stays. Stopping an instance that is gone succeeds.
 func (r *Runtime) Stop(ctx context.Context, id string) error {
-	c, err := r.dial()
+	c, launcher, err := r.dialLauncher()
 	if err != nil {
 		return err
 	}
@@ -334,10 +305,6 @@ func (r *Runtime) Stop(ctx context.Context, id string) error {
 	if errdefs.IsNotFound(err) {
 		return nil
 	} else if err != nil {
-		return err
-	}
-	labels, err := ctr.Labels(ctx)
-	if err != nil && !errdefs.IsNotFound(err) {
 		return err
 	}
 	var errs []error
@@ -348,13 +315,8 @@ func (r *Runtime) Stop(ctx context.Context, id string) error {
 	} else if !errdefs.IsNotFound(err) {
 		errs = append(errs, err)
 	}
-	if err := ctr.Delete(ctx, containerd.WithSnapshotCleanup); err != nil && !errdefs.IsNotFound(err) {
-		errs = append(errs, fmt.Errorf("delete container %s: %w", id, err))
-	}
-	if r.opt.Network != nil && labels[LabelNetNS] != "" {
-		if err := r.opt.Network.Detach(ctx, id, labels[LabelNetNS]); err != nil {
-			errs = append(errs, err)
-		}
+	if err := launcher.Remove(ctx, id, r.opt.Network); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
