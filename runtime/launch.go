@@ -39,6 +39,20 @@ var Capabilities = []string{
 	"CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL",
 }
 
+// CapEff is Capabilities as the CapEff mask of /proc/PID/status.
+func CapEff() uint64 {
+	var m uint64
+	for _, c := range Capabilities {
+		m |= 1 << capNumbers[c]
+	}
+	return m
+}
+
+var capNumbers = map[string]uint{
+	"CAP_CHOWN": 0, "CAP_DAC_OVERRIDE": 1, "CAP_FOWNER": 3, "CAP_FSETID": 4, "CAP_KILL": 5,
+	"CAP_SETGID": 6, "CAP_SETUID": 7, "CAP_SETPCAP": 8, "CAP_NET_BIND_SERVICE": 10, "CAP_SYS_CHROOT": 18,
+}
+
 // DefaultUserNS is the host range the containers' uids and gids 0…65535
 // map to when the operator sets none: above the ranges useradd hands out
 // in /etc/subuid (100000…600100000) and below 2³¹.

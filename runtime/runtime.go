@@ -5,6 +5,11 @@
 // its own on the CNI bridge, with memory, CPU and pids limits, and its
 // stdout and stderr in a log file.
 //
+// Launcher is the one place where containers are made, for instances and
+// for the builder's steps alike, and so the one place that decides their
+// isolation: seccomp, capabilities, no_new_privs, a user namespace (see
+// its doc), the network namespace and the limits.
+//
 // The runtime keeps no state: everything it knows of an instance is in
 // containerd (labels) and on disk (the log), so a new Runtime after a
 // restart of paas sees, and can stop, what the old one started.

@@ -9,6 +9,8 @@ import (
 
 	"github.com/pelletier/go-toml/v2"
 	"github.com/spf13/pflag"
+
+	"paas/runtime"
 )
 
 // Settings are everything "paas server" can be told. Each field is a
@@ -39,6 +41,13 @@ type Settings struct {
 	NPMRegistry   string
 	PipIndexURL   string
 	CABundle      string
+	// UserNSRange is the host range HOST:SIZE that the uids and gids of
+	// every container paas starts map to (runtime.ParseIDMap).
+	UserNSRange string
+	// AllowUncontained lets paas build and run without a user namespace
+	// on a kernel that lacks what it needs (containers' root is then the
+	// host's root): only where every user is trusted.
+	AllowUncontained bool
 	// TrustForwardedProto: behind a proxy that terminates TLS, believe its
 	// X-Forwarded-Proto (dashboard cookies get Secure).
 	TrustForwardedProto bool
@@ -75,6 +84,8 @@ func (s *Settings) register(fs *pflag.FlagSet) {
 	fs.StringVar(&s.PipIndexURL, "pip-index-url", "", "Python package index for the Python buildpack (default: PIP_INDEX_URL of the server's environment, else the host's pip config)")
 	fs.BoolVar(&s.TrustForwardedProto, "trust-forwarded-proto", false, "behind a TLS-terminating proxy: believe its X-Forwarded-Proto (dashboard session cookies are then marked Secure); only if clients cannot reach paas directly")
 	fs.StringVar(&s.CABundle, "ca-bundle", "/etc/ssl/certs/ca-certificates.crt", "host CA certificates given to buildpacks (for proxies that re-sign TLS); empty for the stack's own")
+	fs.StringVar(&s.UserNSRange, "userns-range", runtime.DefaultUserNS.String(), "HOST:SIZE: the host uids and gids that uid and gid 0… of apps and builds map to (a user namespace; at least 65536, not 0)")
+	fs.BoolVar(&s.AllowUncontained, "allow-uncontained", false, "on a kernel without user namespaces or id-mapped overlayfs (paas doctor names what lacks), build and run apps anyway, as the host's root: only if every user is trusted")
 	fs.StringVar(&s.CNIPluginDir, "cni-plugin-dir", "/usr/lib/cni", "directory of the CNI plugins (bridge, host-local, loopback)")
 	fs.DurationVar(&s.StopGrace, "stop-grace", 30*time.Second, "time between SIGTERM and SIGKILL when an instance stops")
 	fs.DurationVar(&s.HealthTimeout, "health-timeout", 60*time.Second, "how long a new web instance has to listen on $PORT")
@@ -177,6 +188,9 @@ func (s *Settings) check() error {
 	case "text", "json":
 	default:
 		return fmt.Errorf("invalid log format %q: use text or json", s.LogFormat)
+	}
+	if _, err := runtime.ParseIDMap(s.UserNSRange); err != nil {
+		return err
 	}
 	if s.DataDir == "" {
 		return fmt.Errorf("no data directory: set --data-dir")
