@@ -98,8 +98,8 @@ func checkIDMappedOverlay(dir string, m IDMap) (err error) {
 	if err := mount.IDMapMount(filepath.Join(tmp, "layers"), mapped, int(f.Fd())); err != nil {
 		return fmt.Errorf("id-mapped mount: %w", err)
 	}
-	opts := []string{"lowerdir=" + filepath.Join(mapped, "lower"), "upperdir=" + filepath.Join(mapped, "upper"), "workdir=" + filepath.Join(mapped, "work")}
-	if err := mountOverlayAs(opts, merged, int(m.Host)); err != nil {
+	opts := []string{"lowerdir=lower", "upperdir=upper", "workdir=work"}
+	if err := mountOverlayAs(mapped, opts, merged, int(m.Host)); err != nil {
 		return fmt.Errorf("overlayfs on id-mapped layers: %w", err)
 	}
 	var st unix.Statfs_t

@@ -555,7 +555,7 @@ func mountRootfs(ms []mount.Mount, root, base string, usernsFD int, hostRoot uin
 	defer unix.Unmount(layers, unix.MNT_DETACH) // the overlay keeps its layers
 	rel := func(d string) string {
 		r, _ := filepath.Rel(common, d)
-		return filepath.Join(layers, r)
+		return r
 	}
 	opts := make([]string, 0, len(m.Options))
 	for _, o := range m.Options {
@@ -572,7 +572,7 @@ func mountRootfs(ms []mount.Mount, root, base string, usernsFD int, hostRoot uin
 		}
 		opts = append(opts, o)
 	}
-	return mountOverlayAs(opts, root, int(hostRoot))
+	return mountOverlayAs(layers, opts, root, int(hostRoot))
 }
 
 // mountOverlayAs mounts an overlayfs with opts at target as a mounter
@@ -580,14 +580,22 @@ func mountRootfs(ms []mount.Mount, root, base string, usernsFD int, hostRoot uin
 // the upper layer (work directory, whiteouts, copy-up) with the mounter's
 // credentials, which must map through the id-mapped layers — the host's
 // root does not, the container's root does. The capabilities that a
-// change of fsuid clears are raised again. It runs on a thread of its own
-// that dies with it, so no other goroutine ever runs with these
-// credentials.
-func mountOverlayAs(opts []string, target string, fsid int) error {
+// change of fsuid clears are raised again. Layer paths in opts are
+// relative to dir, which keeps the options within mount(2)'s one page for
+// images of hundreds of layers. It runs on a thread of its own, with its
+// own working directory, that dies with it, so no other goroutine ever
+// runs with these credentials or in dir.
+func mountOverlayAs(dir string, opts []string, target string, fsid int) error {
 	errc := make(chan error, 1)
 	go func() {
 		goruntime.LockOSThread() // never unlocked: the thread exits with the goroutine
 		errc <- func() error {
+			if err := unix.Unshare(unix.CLONE_FS); err != nil {
+				return fmt.Errorf("unshare working directory: %w", err)
+			}
+			if err := unix.Chdir(dir); err != nil {
+				return err
+			}
 			if err := unix.Setfsgid(fsid); err != nil {
 				return fmt.Errorf("setfsgid: %w", err)
 			}
@@ -603,31 +611,14 @@ func mountOverlayAs(opts []string, target string, fsid int) error {
 			if err := unix.Capset(&hdr, &caps[0]); err != nil {
 				return fmt.Errorf("capset: %w", err)
 			}
-			fd, err := unix.Fsopen("overlay", unix.FSOPEN_CLOEXEC)
-			if err != nil {
-				return fmt.Errorf("fsopen overlay: %w", err)
+			data := strings.Join(opts, ",")
+			if len(data) >= os.Getpagesize() {
+				return fmt.Errorf("overlay options of %d bytes: too many layers", len(data))
 			}
-			defer unix.Close(fd)
-			for _, o := range opts {
-				k, v, hasValue := strings.Cut(o, "=")
-				if hasValue {
-					err = unix.FsconfigSetString(fd, k, v)
-				} else {
-					err = unix.FsconfigSetFlag(fd, k)
-				}
-				if err != nil {
-					return fmt.Errorf("overlay option %s: %w", k, err)
-				}
+			if err := unix.Mount("overlay", target, "overlay", 0, data); err != nil {
+				return fmt.Errorf("mount overlay: %w", err)
 			}
-			if err := unix.FsconfigCreate(fd); err != nil {
-				return fmt.Errorf("create overlay: %w", err)
-			}
-			mfd, err := unix.Fsmount(fd, unix.FSMOUNT_CLOEXEC, 0)
-			if err != nil {
-				return fmt.Errorf("fsmount overlay: %w", err)
-			}
-			defer unix.Close(mfd)
-			return unix.MoveMount(mfd, "", unix.AT_FDCWD, target, unix.MOVE_MOUNT_F_EMPTY_PATH)
+			return nil
 		}()
 	}()
 	return <-errc

@@ -211,3 +211,24 @@ func TestRunContained(t *testing.T) {
 	}
 	assertNoContainers(t, ctx, s)
 }
+
+// TestRunManyLayers: a step on a deep chain of layers starts (the id-mapped
+// root's overlay options once outgrew what the kernel takes in one
+// fsconfig string, 256 bytes, at five layers).
+func TestRunManyLayers(t *testing.T) {
+	ctx, s, base := setup(t)
+	st := base.State
+	for i := 0; i < 12; i++ {
+		var out bytes.Buffer
+		layers := len(st.Layers)
+		var err error
+		st, err = s.Run(ctx, st, core.RunSpec{Args: []string{"/bin/sh", "-c", fmt.Sprintf("echo %d > /layer%d && ls / | grep -c layer", i, i)}, Output: &out})
+		if err != nil {
+			t.Fatalf("Run on %d layers: %v\n%s", layers, err, out.String())
+		}
+		if got, want := out.String(), fmt.Sprintf("%d\n", i+1); got != want {
+			t.Errorf("step %d sees %q layer files, want %q", i, got, want)
+		}
+	}
+	assertNoContainers(t, ctx, s)
+}
