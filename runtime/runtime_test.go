@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -133,6 +134,14 @@ func TestStartServeListStop(t *testing.T) {
 	res := sp.Linux.Resources
 	if res.Memory == nil || *res.Memory.Limit != 64<<20 || res.CPU == nil || *res.CPU.Quota != 50000 || res.Pids == nil || res.Pids.Limit == nil || *res.Pids.Limit != 2048 {
 		t.Errorf("container resources = %+v, want 64M memory, 50000/100000 CPU, a pids limit", res)
+	}
+	// Isolation reached it too: the default profile for the native
+	// architecture only, and the reduced capabilities.
+	if sc := sp.Linux.Seccomp; sc == nil || sc.DefaultAction != "SCMP_ACT_ERRNO" || len(sc.Architectures) != 1 {
+		t.Errorf("container seccomp = %+v, want containerd's default profile for the native architecture only", sc)
+	}
+	if caps := sp.Process.Capabilities; caps == nil || !slices.Equal(caps.Bounding, runtime.Capabilities) || !slices.Equal(caps.Effective, runtime.Capabilities) || len(caps.Inheritable) != 0 {
+		t.Errorf("container capabilities = %+v, want %v", caps, runtime.Capabilities)
 	}
 	start := time.Now()
 	if err := r.Stop(ctx, inst.ID); err != nil {
