@@ -115,7 +115,8 @@ type Attached struct {
 	task containerd.Task
 }
 
-// Wait blocks until the process exits and returns its exit code.
+// Wait blocks until the process exits and its output has reached the
+// Stdio's writers (for at most ioDrain more), and returns its exit code.
 func (a *Attached) Wait(ctx context.Context) (uint32, error) {
 	ch, err := a.task.Wait(ctx)
 	if err != nil {
@@ -123,11 +124,23 @@ func (a *Attached) Wait(ctx context.Context) (uint32, error) {
 	}
 	select {
 	case st := <-ch:
+		if io := a.task.IO(); io != nil {
+			drained := make(chan struct{})
+			go func() { io.Wait(); close(drained) }()
+			select {
+			case <-drained:
+			case <-time.After(ioDrain):
+			}
+		}
 		return st.ExitCode(), st.Error()
 	case <-ctx.Done():
 		return 0, ctx.Err()
 	}
 }
+
+// ioDrain bounds how long Attached.Wait waits for the copy of output
+// that a process wrote just before it exited.
+const ioDrain = 2 * time.Second
 
 // Resize sets the size of the instance's terminal.
 func (a *Attached) Resize(ctx context.Context, width, height uint32) error {
