@@ -71,3 +71,19 @@ func TestCheckKernel(t *testing.T) {
 		}
 	}
 }
+
+func TestCommonParent(t *testing.T) {
+	for _, tc := range []struct {
+		dirs []string
+		want string
+	}{
+		{[]string{"/s/snapshots/3/fs", "/s/snapshots/12/fs", "/s/snapshots/12/work"}, "/s/snapshots"},
+		{[]string{"/s/snapshots/3/fs"}, "/s/snapshots/3"},
+		{[]string{"/a/fs", "/b/fs"}, "/"},
+		{[]string{"/s/snap/1/fs", "/s/snapshots/2/fs"}, "/s"},
+	} {
+		if got := runtime.CommonParent(tc.dirs); got != tc.want {
+			t.Errorf("commonParent(%q) = %q, want %q", tc.dirs, got, tc.want)
+		}
+	}
+}
