@@ -419,4 +419,3 @@ func (l *Launcher) Remove(ctx context.Context, id string, nw *network.Network) e
 	}
 	return errors.Join(errs...)
 }
-
