@@ -44,9 +44,10 @@ func TestInstanceContained(t *testing.T) {
 	}
 
 	// A one-off: its output comes back to the person.
-	var out bytes.Buffer
+	// The probe writes everything to stdout (2>&1 where it matters).
+	var out, stderr bytes.Buffer
 	a, err := r.StartAttached(ctx, runtime.Spec{App: "probe", Release: 1, Process: "run", Number: 1, Image: testImage, Command: testenv.ContainmentProbe},
-		runtime.Stdio{Stdout: &out, Stderr: &out})
+		runtime.Stdio{Stdout: &out, Stderr: &stderr})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,6 +59,6 @@ func TestInstanceContained(t *testing.T) {
 		t.Errorf("probe in a one-off exited %d, %v", code, err)
 	}
 	if got := testenv.ContainmentOutput(out.String()); got != want {
-		t.Errorf("probe in a one-off printed\n%s\nwant\n%s", got, want)
+		t.Errorf("probe in a one-off printed\n%s\n(stderr %q)\nwant\n%s", got, stderr.String(), want)
 	}
 }

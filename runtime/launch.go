@@ -173,6 +173,28 @@ func (l *Launcher) Create(ctx context.Context, c Container) (_ *Launched, err er
 	for k, v := range c.Labels {
 		labels[k] = v
 	}
+	// The network namespace (CNI, tens of milliseconds) is made while the
+	// root is: an error return below first waits for it and undoes it.
+	type attachment struct {
+		att network.Attachment
+		err error
+	}
+	var attached chan attachment
+	if c.Network != nil {
+		attached = make(chan attachment, 1)
+		go func() {
+			att, err := c.Network.Attach(ctx, c.ID, c.NetworkLabels)
+			attached <- attachment{att, err}
+		}()
+		defer func() {
+			if attached == nil { // taken, and undone by its own defer
+				return
+			}
+			if a := <-attached; a.err == nil {
+				_ = c.Network.Detach(cleanup, c.ID, a.att.NetNSPath)
+			}
+		}()
+	}
 	// One lease for the whole creation (NewContainer takes it too): it
 	// keeps a fresh snapshot from the collector until the container
 	// refers to it.
@@ -213,19 +235,20 @@ func (l *Launcher) Create(ctx context.Context, c Container) (_ *Launched, err er
 		}
 	}()
 
-	if c.Network != nil {
-		att, err := c.Network.Attach(ctx, c.ID, c.NetworkLabels)
-		if err != nil {
-			return nil, err
+	if attached != nil {
+		a := <-attached
+		attached = nil
+		if a.err != nil {
+			return nil, a.err
 		}
 		defer func() {
 			if err != nil {
-				_ = c.Network.Detach(cleanup, c.ID, att.NetNSPath)
+				_ = c.Network.Detach(cleanup, c.ID, a.att.NetNSPath)
 			}
 		}()
-		out.IP, out.NetNS = att.IP, att.NetNSPath
-		labels[LabelNetNS] = att.NetNSPath
-		labels[LabelIP] = att.IP.String()
+		out.IP, out.NetNS = a.att.IP, a.att.NetNSPath
+		labels[LabelNetNS] = a.att.NetNSPath
+		labels[LabelIP] = a.att.IP.String()
 	}
 
 	opts := []oci.SpecOpts{oci.WithRootFSPath(root)} // first: user lookups read the root
