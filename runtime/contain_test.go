@@ -3,6 +3,8 @@ package runtime_test
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -60,5 +62,38 @@ func TestInstanceContained(t *testing.T) {
 	}
 	if got := testenv.ContainmentOutput(out.String()); got != want {
 		t.Errorf("probe in a one-off printed\n%s\n(stderr %q)\nwant\n%s", got, stderr.String(), want)
+	}
+}
+
+// TestResolvConfFromPrivateDir: the resolv.conf paas writes lives in its
+// data directory (mode 0700), which the container's root, an unprivileged
+// host uid, may not enter; the instance still gets it.
+func TestResolvConfFromPrivateDir(t *testing.T) {
+	private := filepath.Join(t.TempDir(), "data")
+	if err := os.MkdirAll(filepath.Join(private, "network"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(private, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	resolv := filepath.Join(private, "network", "resolv.conf")
+	if err := os.WriteFile(resolv, []byte("nameserver 192.0.2.53\noptions attempts:3\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := newTestRuntime(t, func(o *runtime.Options) { o.ResolvConf = resolv })
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var out, stderr bytes.Buffer
+	a, err := r.StartAttached(ctx, runtime.Spec{App: "probe", Release: 1, Process: "run", Number: 1, Image: testImage, Command: "cat /etc/resolv.conf"},
+		runtime.Stdio{Stdout: &out, Stderr: &stderr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, err := a.Wait(ctx)
+	if err := r.Stop(ctx, a.ID); err != nil {
+		t.Errorf("Stop: %v", err)
+	}
+	if err != nil || code != 0 || out.String() != "nameserver 192.0.2.53\noptions attempts:3\n" {
+		t.Errorf("cat /etc/resolv.conf = %d, %v, %q (stderr %q); want the file", code, err, out.String(), stderr.String())
 	}
 }

@@ -36,7 +36,7 @@ func TestMain(m *testing.M) {
 // newTestRuntime returns a runtime on the test containerd, in a namespace
 // and on a bridge of its own, with the busybox image imported; at the end
 // it checks that nothing is left.
-func newTestRuntime(t *testing.T) *runtime.Runtime {
+func newTestRuntime(t *testing.T, modify ...func(*runtime.Options)) *runtime.Runtime {
 	t.Helper()
 	sock := testenv.Containerd(t)
 	testenv.Root(t)
@@ -51,7 +51,11 @@ func newTestRuntime(t *testing.T) *runtime.Runtime {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := runtime.New(runtime.Options{Address: sock, Namespace: ns, Network: nw, LogDir: filepath.Join(dir, "logs"), StopGrace: 2 * time.Second, LogDriver: self})
+	opt := runtime.Options{Address: sock, Namespace: ns, Network: nw, LogDir: filepath.Join(dir, "logs"), StopGrace: 2 * time.Second, LogDriver: self}
+	for _, m := range modify {
+		m(&opt)
+	}
+	r := runtime.New(opt)
 	c, err := containerd.New(sock, containerd.WithDefaultNamespace(ns))
 	if err != nil {
 		t.Fatal(err)
