@@ -24,6 +24,7 @@ import (
 	"paas/builder/internal/core"
 	"paas/builder/internal/dockerfile"
 	"paas/builder/internal/extract"
+	"paas/runtime"
 	"paas/runtime/network"
 )
 
@@ -91,6 +92,17 @@ type Options struct {
 	// Network gives RUN steps network access (use a bridge and subnet of
 	// the builder's own). If nil, RUN steps have loopback only.
 	Network *network.Network
+	// UserNS is the host range that uids and gids 0… of RUN steps and
+	// buildpacks map to (see runtime.Launcher); if zero,
+	// runtime.DefaultUserNS.
+	UserNS runtime.IDMap
+	// HostUserNS runs build steps in the host's user namespace, their root
+	// the host's root: only for kernels without id-mapped mounts, by the
+	// operator's explicit choice.
+	HostUserNS bool
+	// RootfsDir is where build steps' root filesystems are mounted; if
+	// empty, /run/paas/rootfs.
+	RootfsDir string
 	// ResolvConf is the host file mounted at /etc/resolv.conf in RUN steps
 	// that have a network; if empty, /etc/resolv.conf.
 	ResolvConf string
@@ -228,11 +240,19 @@ func New(opts Options) (*Builder, error) {
 	if err != nil {
 		return nil, fmt.Errorf("builder: connect to containerd: %w", err)
 	}
-	return &Builder{opts: opts, client: c, store: core.New(c, opts.Snapshotter, opts.Logger), log: opts.Logger}, nil
+	launch := runtime.LaunchOptions{Dir: opts.RootfsDir}
+	if !opts.HostUserNS {
+		m := opts.UserNS
+		if m == (runtime.IDMap{}) {
+			m = runtime.DefaultUserNS
+		}
+		launch.UserNS = &m
+	}
+	return &Builder{opts: opts, client: c, store: core.New(c, opts.Snapshotter, opts.Logger, &launch), log: opts.Logger}, nil
 }
 
 // Close closes the containerd connection.
-func (b *Builder) Close() error { return b.client.Close() }
+func (b *Builder) Close() error { return errors.Join(b.store.Close(), b.client.Close()) }
 
 var appRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,29}$`)
 

@@ -573,3 +573,20 @@ func TestPruneSparesStacks(t *testing.T) {
 		t.Errorf("Build(app stack-run) = %v; want ErrInvalid", err)
 	}
 }
+
+// TestRunStepContained: a Dockerfile's RUN step is contained (see
+// testenv.ContainmentProbe), with and without a network.
+func TestRunStepContained(t *testing.T) {
+	e := newEnv(t)
+	dir := writeTree(t, map[string]string{"probe.sh": testenv.ContainmentProbe + "\n",
+		"Dockerfile": "FROM busybox\nCOPY probe.sh /probe.sh\nRUN sh /probe.sh > /probe.out\nCMD [\"cat\", \"/probe.out\"]\n"})
+	res, err := e.build(t, dir, nil)
+	if err != nil {
+		t.Fatalf("Build: %v", err)
+	}
+	got := testenv.ContainmentOutput(e.runImage(t, res.Image))
+	if want := testenv.ContainmentWant("uid=0(root) gid=0(root)"); got != want {
+		t.Errorf("probe in a RUN step printed\n%s\nwant\n%s", got, want)
+	}
+	buildtest.AssertClean(t, e.ctx, e.c)
+}

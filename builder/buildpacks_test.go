@@ -409,6 +409,7 @@ func TestBuildpacksOnStacks(t *testing.T) {
 			t.Errorf("GET / = %q", got)
 		}
 	})
+	t.Run("apt", func(t *testing.T) { testAptInRunStep(t, e) })
 	t.Run("go", func(t *testing.T) { testGoBuildpack(t, e) })
 	t.Run("node", func(t *testing.T) { testNodeBuildpack(t, e) })
 	t.Run("node-yarn", func(t *testing.T) { testNodePackageManager(t, e, "yarn") })
@@ -464,3 +465,22 @@ func hostCABundle(t *testing.T) string {
 
 // cacheVolume is the app's buildpack cache, which stays between builds.
 const cacheVolume = "snapshot paas-cnb-cache/shop"
+
+// testAptInRunStep: apt-get works in a contained RUN step — in a user
+// namespace, without CAP_SETFCAP or CAP_MKNOD, with no_new_privs — and
+// still drops to _apt for its downloads.
+func testAptInRunStep(t *testing.T, e *env) {
+	e = stackBuilder(t, e, nil)
+	dir := writeTree(t, map[string]string{"Dockerfile": "FROM paas/stack-run\n" +
+		"RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends hello >/dev/null && hello && ls -ln /usr/bin/hello | cut -d' ' -f3,4\n"})
+	_, out, err := e.buildWith(t, builder.Request{Dir: dir})
+	if err != nil {
+		t.Fatalf("Build with apt-get: %v", err)
+	}
+	if !strings.Contains(out, "Hello, world!\n0 0\n") {
+		t.Errorf("apt-get install hello printed:\n%s\nwant Hello, world! and root's /usr/bin/hello", out)
+	}
+	if strings.Contains(out, "unsandboxed") {
+		t.Errorf("apt-get could not drop to _apt:\n%s", out)
+	}
+}

@@ -16,9 +16,7 @@ import (
 
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/cio"
-	"github.com/containerd/containerd/v2/pkg/oci"
 	"github.com/containerd/errdefs"
-	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"paas/runtime/network"
 )
@@ -120,7 +118,8 @@ type Attached struct {
 	task containerd.Task
 }
 
-// Wait blocks until the process exits and returns its exit code.
+// Wait blocks until the process exits and its output has reached the
+// Stdio's writers (for at most ioDrain more), and returns its exit code.
 func (a *Attached) Wait(ctx context.Context) (uint32, error) {
 	ch, err := a.task.Wait(ctx)
 	if err != nil {
@@ -128,11 +127,23 @@ func (a *Attached) Wait(ctx context.Context) (uint32, error) {
 	}
 	select {
 	case st := <-ch:
+		if io := a.task.IO(); io != nil {
+			drained := make(chan struct{})
+			go func() { io.Wait(); close(drained) }()
+			select {
+			case <-drained:
+			case <-time.After(ioDrain):
+			}
+		}
 		return st.ExitCode(), st.Error()
 	case <-ctx.Done():
 		return 0, ctx.Err()
 	}
 }
+
+// ioDrain bounds how long Attached.Wait waits for the copy of output
+// that a process wrote just before it exited.
+const ioDrain = 2 * time.Second
 
 // Resize sets the size of the instance's terminal.
 func (a *Attached) Resize(ctx context.Context, width, height uint32) error {
@@ -154,7 +165,7 @@ func (r *Runtime) start(ctx context.Context, s Spec, stdio *Stdio) (inst Instanc
 	if err := r.ready(); err != nil {
 		return Instance{}, nil, err
 	}
-	c, err := r.dial()
+	c, launcher, err := r.dialLauncher()
 	if err != nil {
 		return Instance{}, nil, err
 	}
@@ -179,19 +190,6 @@ func (r *Runtime) start(ctx context.Context, s Spec, stdio *Stdio) (inst Instanc
 	if s.OneOff {
 		labels[LabelOneOff] = "true"
 	}
-	// From here on, undo what was done if anything fails.
-	cleanup := context.WithoutCancel(ctx)
-	att, err := r.opt.Network.Attach(ctx, id, map[string]string{network.GroupLabel: s.App})
-	if err != nil {
-		return Instance{}, nil, err
-	}
-	defer func() {
-		if err != nil {
-			_ = r.opt.Network.Detach(cleanup, id, att.NetNSPath)
-		}
-	}()
-	labels[LabelIP] = att.IP.String()
-	labels[LabelNetNS] = att.NetNSPath
 	if s.Port > 0 {
 		labels[LabelPort] = strconv.Itoa(s.Port)
 	}
@@ -205,25 +203,13 @@ func (r *Runtime) start(ctx context.Context, s Spec, stdio *Stdio) (inst Instanc
 		env = append(env, "PORT="+strconv.Itoa(s.Port))
 	}
 	env = append(env, "PAAS_APP="+s.App, "PAAS_RELEASE=v"+strconv.Itoa(s.Release), "PAAS_PROCESS="+s.Name())
-
-	specOpts := []oci.SpecOpts{
-		oci.WithImageConfig(img),
-		oci.WithEnv(env),
-		oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: att.NetNSPath}),
-		oci.WithHostname(s.App + "-" + s.Process + "-" + strconv.Itoa(s.Number)),
-	}
-	if r.opt.ResolvConf != "" {
-		specOpts = append(specOpts, oci.WithMounts([]specs.Mount{{
-			Destination: "/etc/resolv.conf", Type: "bind", Source: r.opt.ResolvConf, Options: []string{"rbind", "ro", "nosuid", "nodev", "noexec"},
-		}}))
-	} else {
-		specOpts = append(specOpts, oci.WithHostResolvconf)
-	}
+	var args []string
 	if s.Command != "" {
-		specOpts = append(specOpts, oci.WithProcessArgs("/bin/sh", "-c", s.Command))
+		args = []string{"/bin/sh", "-c", s.Command}
 	}
-	if stdio != nil && stdio.TTY {
-		specOpts = append(specOpts, oci.WithTTY, oci.WithEnv([]string{"TERM=xterm"}))
+	resolv := r.opt.ResolvConf
+	if resolv == "" {
+		resolv = "/etc/resolv.conf"
 	}
 	if s.Memory == 0 {
 		s.Memory = r.opt.Memory
@@ -231,32 +217,30 @@ func (r *Runtime) start(ctx context.Context, s Spec, stdio *Stdio) (inst Instanc
 	if s.Pids == 0 {
 		s.Pids = r.opt.Pids
 	}
-	specOpts = append(specOpts, oci.WithPidsLimit(s.Pids))
 	if s.CPU == 0 {
 		s.CPU = r.opt.CPU
 	}
-	if s.Memory > 0 {
-		specOpts = append(specOpts, oci.WithMemoryLimit(uint64(s.Memory)))
-	}
-	if s.CPU > 0 {
-		const period = 100000 // µs
-		specOpts = append(specOpts, oci.WithCPUCFS(int64(s.CPU)*period/1000, period))
-	}
-	ctr, err := c.NewContainer(ctx, id,
-		containerd.WithImage(img),
-		containerd.WithSnapshotter(r.opt.Snapshotter),
-		containerd.WithNewSnapshot(id, img),
-		containerd.WithContainerLabels(labels),
-		containerd.WithNewSpec(specOpts...),
-	)
+	// From here on, undo what was done if anything fails.
+	cleanup := context.WithoutCancel(ctx)
+	launched, err := launcher.Create(ctx, Container{
+		ID: id, Labels: labels, Image: img,
+		Args: args, Env: env,
+		Hostname: s.App + "-" + s.Process + "-" + strconv.Itoa(s.Number),
+		Network:  r.opt.Network, NetworkLabels: map[string]string{network.GroupLabel: s.App}, ResolvConf: resolv,
+		Limits: Limits{Memory: s.Memory, CPU: s.CPU, Pids: s.Pids},
+		TTY:    stdio != nil && stdio.TTY,
+	})
 	if err != nil {
-		return Instance{}, nil, fmt.Errorf("create container %s: %w", id, err)
+		return Instance{}, nil, err
 	}
 	defer func() {
 		if err != nil {
-			_ = ctr.Delete(cleanup, containerd.WithSnapshotCleanup)
+			_ = launcher.Remove(cleanup, id, r.opt.Network)
 		}
 	}()
+	ctr := launched.Container
+	labels[LabelIP] = launched.IP.String()
+	labels[LabelNetNS] = launched.NetNS
 	logTo := cio.LogFile(r.logPath(id))
 	if r.opt.LogDriver != "" {
 		logTo = cio.BinaryIO(r.opt.LogDriver, map[string]string{LogDriverCommand: r.logPath(id)})
@@ -338,7 +322,7 @@ func (r *Runtime) List(ctx context.Context) ([]Instance, error) {
 // and removes its container, writable layer and network namespace. The log
 // file stays. Stopping an instance that is gone succeeds.
 func (r *Runtime) Stop(ctx context.Context, id string) error {
-	c, err := r.dial()
+	c, launcher, err := r.dialLauncher()
 	if err != nil {
 		return err
 	}
@@ -346,10 +330,6 @@ func (r *Runtime) Stop(ctx context.Context, id string) error {
 	if errdefs.IsNotFound(err) {
 		return nil
 	} else if err != nil {
-		return err
-	}
-	labels, err := ctr.Labels(ctx)
-	if err != nil && !errdefs.IsNotFound(err) {
 		return err
 	}
 	var errs []error
@@ -360,13 +340,8 @@ func (r *Runtime) Stop(ctx context.Context, id string) error {
 	} else if !errdefs.IsNotFound(err) {
 		errs = append(errs, err)
 	}
-	if err := ctr.Delete(ctx, containerd.WithSnapshotCleanup); err != nil && !errdefs.IsNotFound(err) {
-		errs = append(errs, fmt.Errorf("delete container %s: %w", id, err))
-	}
-	if r.opt.Network != nil && labels[LabelNetNS] != "" {
-		if err := r.opt.Network.Detach(ctx, id, labels[LabelNetNS]); err != nil {
-			errs = append(errs, err)
-		}
+	if err := launcher.Remove(ctx, id, r.opt.Network); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

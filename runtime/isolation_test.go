@@ -1,4 +1,4 @@
-package runtime
+package runtime_test
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"paas/internal/testenv"
+	"paas/runtime"
 )
 
 // TestInstancesIsolated: from a real container of app shop, busybox's
@@ -23,9 +24,9 @@ func TestInstancesIsolated(t *testing.T) {
 	ctx := context.Background()
 	internet := testenv.Outside(t, fmt.Sprintf("ptstj%d", os.Getpid()%100000), 1, nil)
 	serve := `mkdir -p /tmp/w && echo "$PAAS_APP $PAAS_PROCESS" > /tmp/w/index.html && exec httpd -f -p $PORT -h /tmp/w`
-	start := func(app string, number int) Instance {
+	start := func(app string, number int) runtime.Instance {
 		t.Helper()
-		inst, err := r.Start(ctx, Spec{App: app, Release: 1, Process: "web", Number: number, Image: testImage, Command: serve, Port: 5000})
+		inst, err := r.Start(ctx, runtime.Spec{App: app, Release: 1, Process: "web", Number: number, Image: testImage, Command: serve, Port: 5000})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -33,7 +34,7 @@ func TestInstancesIsolated(t *testing.T) {
 		return inst
 	}
 	shop1, shop2, blog1 := start("shop", 1), start("shop", 2), start("blog", 1)
-	for _, in := range []Instance{shop1, shop2, blog1} {
+	for _, in := range []runtime.Instance{shop1, shop2, blog1} {
 		if got, want := waitHTTP(t, "http://"+in.Address()+"/"), in.App+" "+in.Name()+"\n"; got != want {
 			t.Errorf("the host to %s: %q, want %q", in.Address(), got, want)
 		}
@@ -62,7 +63,7 @@ func TestInstancesIsolated(t *testing.T) {
 	for _, tg := range targets {
 		fmt.Fprintf(&script, `if nc -w 3 %[1]s %[2]s </dev/null 2>/tmp/err; then echo "%[1]s:%[2]s connected"; else echo "%[1]s:%[2]s $(cat /tmp/err)"; fi; `, tg[0], tg[1])
 	}
-	probe, err := r.Start(ctx, Spec{App: "shop", Release: 1, Process: "run", Number: 1, Image: testImage, Command: script.String(), OneOff: true})
+	probe, err := r.Start(ctx, runtime.Spec{App: "shop", Release: 1, Process: "run", Number: 1, Image: testImage, Command: script.String(), OneOff: true})
 	if err != nil {
 		t.Fatal(err)
 	}

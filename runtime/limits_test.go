@@ -1,29 +1,30 @@
-package runtime
+package runtime_test
 
 import (
 	"context"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"paas/runtime"
 )
 
 // TestDefaultLimits: an instance whose spec sets no limits gets the
 // runtime's default memory, CPU and pids (the operator's instance-*
 // settings); one that sets them gets its own.
 func TestDefaultLimits(t *testing.T) {
-	r := newTestRuntime(t)
-	r.opt.Memory, r.opt.CPU, r.opt.Pids = 96<<20, 250, 100
+	r := newTestRuntime(t, func(o *runtime.Options) { o.Memory, o.CPU, o.Pids = 96<<20, 250, 100 })
 	ctx := context.Background()
 	type limits struct {
 		Memory, CPUQuota, Pids int64
 	}
 	for _, tt := range []struct {
 		name string
-		spec Spec
+		spec runtime.Spec
 		want limits
 	}{
-		{"defaults", Spec{}, limits{96 << 20, 25000, 100}},
-		{"own", Spec{Memory: 128 << 20, CPU: 1500, Pids: 300}, limits{128 << 20, 150000, 300}},
+		{"defaults", runtime.Spec{}, limits{96 << 20, 25000, 100}},
+		{"own", runtime.Spec{Memory: 128 << 20, CPU: 1500, Pids: 300}, limits{128 << 20, 150000, 300}},
 	} {
 		s := tt.spec
 		s.App, s.Release, s.Process, s.Number, s.Image, s.Command = "shop", 1, "worker", 1, testImage, "sleep 600"
@@ -31,7 +32,10 @@ func TestDefaultLimits(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c, _ := r.dial()
+		c, err := runtime.Dial(r)
+		if err != nil {
+			t.Fatal(err)
+		}
 		ctr, err := c.LoadContainer(ctx, inst.ID)
 		if err != nil {
 			t.Fatal(err)

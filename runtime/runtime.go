@@ -5,6 +5,11 @@
 // its own on the CNI bridge, with memory, CPU and pids limits, and its
 // stdout and stderr in a log file.
 //
+// Launcher is the one place where containers are made, for instances and
+// for the builder's steps alike, and so the one place that decides their
+// isolation: seccomp, capabilities, no_new_privs, a user namespace (see
+// its doc), the network namespace and the limits.
+//
 // The runtime keeps no state: everything it knows of an instance is in
 // containerd (labels) and on disk (the log), so a new Runtime after a
 // restart of paas sees, and can stop, what the old one started.
@@ -65,6 +70,16 @@ type Options struct {
 	// /etc/resolv.conf in instances (see network.WriteResolvConf); if
 	// empty, a copy of the host's /etc/resolv.conf.
 	ResolvConf string
+	// UserNS is the host range that uids and gids 0… of instances map
+	// to (see Launcher); if zero, DefaultUserNS.
+	UserNS IDMap
+	// HostUserNS runs instances in the host's user namespace, their root
+	// the host's root: only for kernels without id-mapped mounts, by the
+	// operator's explicit choice.
+	HostUserNS bool
+	// RootfsDir is where instances' root filesystems are mounted; if
+	// empty, /run/paas/rootfs.
+	RootfsDir string
 }
 
 // Runtime runs instances on one containerd. It dials lazily and redials
@@ -73,8 +88,9 @@ type Options struct {
 type Runtime struct {
 	opt Options
 
-	mu     sync.Mutex
-	client *containerd.Client
+	mu       sync.Mutex
+	client   *containerd.Client
+	launcher *Launcher
 }
 
 // New returns a Runtime. It does not dial yet.
@@ -107,19 +123,25 @@ func (r *Runtime) Address() string { return r.opt.Address }
 func (r *Runtime) Node() string { return r.opt.Node }
 
 func (r *Runtime) dial() (*containerd.Client, error) {
+	c, _, err := r.dialLauncher()
+	return c, err
+}
+
+func (r *Runtime) dialLauncher() (*containerd.Client, *Launcher, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.client != nil {
-		return r.client, nil
+		return r.client, r.launcher, nil
 	}
 	c, err := containerd.New(r.opt.Address,
 		containerd.WithDefaultNamespace(r.opt.Namespace),
 		containerd.WithTimeout(3*time.Second))
 	if err != nil {
-		return nil, fmt.Errorf("containerd is unreachable at %s: %w", r.opt.Address, err)
+		return nil, nil, fmt.Errorf("containerd is unreachable at %s: %w", r.opt.Address, err)
 	}
 	r.client = c
-	return c, nil
+	r.launcher = NewLauncher(c, LaunchOptions{Snapshotter: r.opt.Snapshotter, UserNS: r.userNS(), Dir: r.opt.RootfsDir})
+	return c, r.launcher, nil
 }
 
 // Ping asks containerd for its version: the proof that it answers.
@@ -145,9 +167,21 @@ func (r *Runtime) Close() error {
 	if r.client == nil {
 		return nil
 	}
-	err := r.client.Close()
-	r.client = nil
+	err := errors.Join(r.client.Close(), r.launcher.Close())
+	r.client, r.launcher = nil, nil
 	return err
+}
+
+// userNS is the launcher's range: nil for the host's user namespace.
+func (r *Runtime) userNS() *IDMap {
+	if r.opt.HostUserNS {
+		return nil
+	}
+	m := r.opt.UserNS
+	if m == (IDMap{}) {
+		m = DefaultUserNS
+	}
+	return &m
 }
 
 func (r *Runtime) logPath(id string) string {

@@ -1,4 +1,4 @@
-package runtime
+package runtime_test
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -16,6 +17,7 @@ import (
 
 	"paas/builder/testimage"
 	"paas/internal/testenv"
+	"paas/runtime"
 	"paas/runtime/network"
 )
 
@@ -25,8 +27,8 @@ const testImage = "paas.test/busybox:latest"
 // binary is in production: containerd's shim runs it as "BINARY log-driver
 // FILE".
 func TestMain(m *testing.M) {
-	if len(os.Args) == 3 && os.Args[1] == LogDriverCommand {
-		RunLogDriver(os.Args[2])
+	if len(os.Args) == 3 && os.Args[1] == runtime.LogDriverCommand {
+		runtime.RunLogDriver(os.Args[2])
 	}
 	os.Exit(m.Run())
 }
@@ -34,7 +36,7 @@ func TestMain(m *testing.M) {
 // newTestRuntime returns a runtime on the test containerd, in a namespace
 // and on a bridge of its own, with the busybox image imported; at the end
 // it checks that nothing is left.
-func newTestRuntime(t *testing.T) *Runtime {
+func newTestRuntime(t *testing.T, modify ...func(*runtime.Options)) *runtime.Runtime {
 	t.Helper()
 	sock := testenv.Containerd(t)
 	testenv.Root(t)
@@ -49,7 +51,11 @@ func newTestRuntime(t *testing.T) *Runtime {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := New(Options{Address: sock, Namespace: ns, Network: nw, LogDir: filepath.Join(dir, "logs"), StopGrace: 2 * time.Second, LogDriver: self})
+	opt := runtime.Options{Address: sock, Namespace: ns, Network: nw, LogDir: filepath.Join(dir, "logs"), StopGrace: 2 * time.Second, LogDriver: self}
+	for _, m := range modify {
+		m(&opt)
+	}
+	r := runtime.New(opt)
 	c, err := containerd.New(sock, containerd.WithDefaultNamespace(ns))
 	if err != nil {
 		t.Fatal(err)
@@ -98,7 +104,7 @@ func waitHTTP(t *testing.T, url string) string {
 func TestStartServeListStop(t *testing.T) {
 	r := newTestRuntime(t)
 	ctx := context.Background()
-	spec := Spec{
+	spec := runtime.Spec{
 		App: "shop", Release: 3, Process: "web", Number: 2, Image: testImage,
 		Command: `mkdir -p /tmp/www && echo "$GREETING from $PAAS_PROCESS of $PAAS_APP $PAAS_RELEASE" > /tmp/www/index.html && exec httpd -f -p $PORT -h /tmp/www`,
 		Env:     map[string]string{"GREETING": "hello"},
@@ -119,11 +125,11 @@ func TestStartServeListStop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(list) != 1 || list[0].ID != inst.ID || list[0].State != StateRunning || list[0].Release != 3 || list[0].Address() != inst.Address() {
+	if len(list) != 1 || list[0].ID != inst.ID || list[0].State != runtime.StateRunning || list[0].Release != 3 || list[0].Address() != inst.Address() {
 		t.Errorf("List = %+v, want the one running instance %+v", list, inst)
 	}
 	// Limits reached the container's spec.
-	c, _ := r.dial()
+	c, _ := runtime.Dial(r)
 	ctr, _ := c.LoadContainer(ctx, inst.ID)
 	sp, err := ctr.Spec(ctx)
 	if err != nil {
@@ -132,6 +138,14 @@ func TestStartServeListStop(t *testing.T) {
 	res := sp.Linux.Resources
 	if res.Memory == nil || *res.Memory.Limit != 64<<20 || res.CPU == nil || *res.CPU.Quota != 50000 || res.Pids == nil || res.Pids.Limit == nil || *res.Pids.Limit != 2048 {
 		t.Errorf("container resources = %+v, want 64M memory, 50000/100000 CPU, a pids limit", res)
+	}
+	// Isolation reached it too: the default profile for the native
+	// architecture only, and the reduced capabilities.
+	if sc := sp.Linux.Seccomp; sc == nil || sc.DefaultAction != "SCMP_ACT_ERRNO" || len(sc.Architectures) != 1 {
+		t.Errorf("container seccomp = %+v, want containerd's default profile for the native architecture only", sc)
+	}
+	if caps := sp.Process.Capabilities; caps == nil || !slices.Equal(caps.Bounding, runtime.Capabilities) || !slices.Equal(caps.Effective, runtime.Capabilities) || len(caps.Inheritable) != 0 {
+		t.Errorf("container capabilities = %+v, want %v", caps, runtime.Capabilities)
 	}
 	start := time.Now()
 	if err := r.Stop(ctx, inst.ID); err != nil {
@@ -149,7 +163,7 @@ func TestStartServeListStop(t *testing.T) {
 func TestExitAndLogs(t *testing.T) {
 	r := newTestRuntime(t)
 	ctx := context.Background()
-	inst, err := r.Start(ctx, Spec{App: "shop", Release: 1, Process: "worker", Number: 1, Image: testImage,
+	inst, err := r.Start(ctx, runtime.Spec{App: "shop", Release: 1, Process: "worker", Number: 1, Image: testImage,
 		Command: `echo starting; echo "port=${PORT:-none}"; echo oops >&2; exit 3`})
 	if err != nil {
 		t.Fatal(err)
@@ -161,7 +175,7 @@ func TestExitAndLogs(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(list) == 1 && list[0].State == StateStopped {
+		if len(list) == 1 && list[0].State == runtime.StateStopped {
 			if list[0].ExitCode != 3 {
 				t.Errorf("exit code = %d, want 3", list[0].ExitCode)
 			}
@@ -191,7 +205,7 @@ func TestExitAndLogs(t *testing.T) {
 func TestStopEscalates(t *testing.T) {
 	r := newTestRuntime(t)
 	ctx := context.Background()
-	inst, err := r.Start(ctx, Spec{App: "shop", Release: 1, Process: "worker", Number: 1, Image: testImage,
+	inst, err := r.Start(ctx, runtime.Spec{App: "shop", Release: 1, Process: "worker", Number: 1, Image: testImage,
 		Command: `trap "" TERM; while true; do sleep 1; done`})
 	if err != nil {
 		t.Fatal(err)
@@ -208,7 +222,7 @@ func TestStopEscalates(t *testing.T) {
 
 func TestPingRealContainerd(t *testing.T) {
 	sock := testenv.Containerd(t)
-	r := New(Options{Address: sock, Namespace: "paas-test"})
+	r := runtime.New(runtime.Options{Address: sock, Namespace: "paas-test"})
 	defer r.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -223,7 +237,7 @@ func TestPingUnreachable(t *testing.T) {
 		filepath.Join(t.TempDir(), "missing.sock"),
 		t.TempDir(), // exists, but is no socket
 	} {
-		r := New(Options{Address: addr})
+		r := runtime.New(runtime.Options{Address: addr})
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		_, err := r.Ping(ctx)
 		cancel()

@@ -2,6 +2,7 @@ package tests
 
 import (
 	"fmt"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -22,9 +23,15 @@ func TestDoctor(t *testing.T) {
 		"--listen", "127.0.0.1:0", "--ssh-listen", "127.0.0.1:0",
 		"--bridge", "ptstd-none", "--build-bridge", "ptstd-nobuild")
 	for _, want := range []string{"[ok  ] containerd", "[ok  ] cni", "[ok  ] runc", "[FAIL] stacks", "fix: paas stack build",
-		"[ok  ] nftables     nf_tables with inet and netdev families, conntrack and reject",
-		"[warn] isolation    no rules yet (tables inet and netdev paas-ptstd-none): paas server creates them when it starts",
-		"] resolvers    containers "} {
+		"[ok  ] nftables            nf_tables with inet and netdev families, conntrack and reject",
+		"[warn] isolation           no rules yet (tables inet and netdev paas-ptstd-none): paas server creates them when it starts",
+		"] resolvers           containers ",
+		"[ok  ] seccomp             containerd's default profile in every app, one-off and build container\n",
+		"[ok  ] capabilities        containerd's defaults without CAP_NET_RAW, CAP_MKNOD, CAP_SETFCAP, CAP_AUDIT_WRITE (CapEff 0x405fb)\n",
+		"[ok  ] no_new_privs        set in every container\n",
+		"[ok  ] user namespaces     uid and gid 0… map to 2000000000:65536\n",
+		"[ok  ] id-mapped overlayfs overlayfs on id-mapped layers is writable\n",
+		"[ok  ] userns              apps, one-offs and builds run in a user namespace: their uid 0 is host uid 2000000000\n"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("paas doctor output lacks %q:\n%s", want, stdout)
 		}
@@ -63,8 +70,8 @@ func TestDoctorListsIsolation(t *testing.T) {
 		t.Helper()
 		stdout, _, _ := runCLI(t, r.admin, cliOptions{}, append(args, r.s.args...)...)
 		for _, want := range []string{
-			fmt.Sprintf("[ok  ] isolation    tables inet and netdev paas-%s: input 3 rules (the host refuses what comes through the bridge but replies), forward 4 (link-local and routed-in refused), %d containers bound to their veth (MAC, IPv4; nothing but their app's instances in the subnet), %d app groups", bridge, containers, groups),
-			fmt.Sprintf("[ok  ] build isol.  tables inet and netdev paas-%s: input 3 rules", build),
+			fmt.Sprintf("[ok  ] isolation           tables inet and netdev paas-%s: input 3 rules (the host refuses what comes through the bridge but replies), forward 4 (link-local and routed-in refused), %d containers bound to their veth (MAC, IPv4; nothing but their app's instances in the subnet), %d app groups", bridge, containers, groups),
+			fmt.Sprintf("[ok  ] build isol.         tables inet and netdev paas-%s: input 3 rules", build),
 		} {
 			if !strings.Contains(stdout, want) {
 				t.Errorf("%s, paas doctor output lacks %q:\n%s", when, want, stdout)
@@ -88,4 +95,35 @@ func flagValue(args []string, name string) string {
 		}
 	}
 	return ""
+}
+
+// TestDoctorKernelWithoutIDMap: where overlayfs on id-mapped mounts
+// cannot be had (here: a data directory on ramfs, which refuses id-mapped
+// mounts as an older kernel would), paas doctor names the missing feature
+// and says untrusted builds are refused; with allow-uncontained it warns.
+func TestDoctorKernelWithoutIDMap(t *testing.T) {
+	sock := testenv.Containerd(t)
+	testenv.Root(t)
+	data := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "ramfs", "ramfs", data).CombinedOutput(); err != nil {
+		t.Fatalf("mount ramfs: %v: %s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("umount", data).Run() })
+	home := newHome(t, "operator")
+	args := []string{"doctor", "--config=", "--containerd", sock, "--namespace", "paas-e2e-doctor-" + randomHex(4),
+		"--data-dir", data, "--listen", "127.0.0.1:0", "--ssh-listen", "127.0.0.1:0"}
+	stdout, _, _ := runCLI(t, home, cliOptions{}, args...)
+	for _, want := range []string{"[ok  ] user namespaces", "[FAIL] id-mapped overlayfs id-mapped mount: ",
+		"[FAIL] userns              none possible: untrusted builds are refused\n"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("paas doctor on ramfs lacks %q:\n%s", want, stdout)
+		}
+	}
+	stdout, _, _ = runCLI(t, home, cliOptions{}, append(args, "--allow-uncontained")...)
+	for _, want := range []string{"[warn] id-mapped overlayfs", "allow-uncontained is set: apps and builds run as the host's root meanwhile",
+		"[warn] userns              NONE: allow-uncontained is set, so apps and builds run as the host's root\n"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("paas doctor --allow-uncontained on ramfs lacks %q:\n%s", want, stdout)
+		}
+	}
 }

@@ -42,7 +42,7 @@ func ImportBusybox(ctx context.Context, c *containerd.Client, name string) (dige
 	if err := BusyboxTar(&buf, BusyboxPath); err != nil {
 		return "", err
 	}
-	st := core.New(c, "", nil)
+	st := core.New(c, "", nil, nil)
 	ctx, done, err := st.Lease(ctx)
 	if err != nil {
 		return "", err

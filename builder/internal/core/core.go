@@ -24,7 +24,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"runtime"
+	goruntime "runtime"
 	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
@@ -39,6 +39,8 @@ import (
 	"github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/identity"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"paas/runtime"
 )
 
 // Labels containerd's garbage collector and differ understand.
@@ -57,19 +59,30 @@ type Store struct {
 	client      *containerd.Client
 	snapshotter string
 	log         *slog.Logger
+	launcher    *runtime.Launcher
 }
 
 // New returns a Store on client using the named snapshotter ("overlayfs" if
-// empty). The client stays the caller's.
-func New(client *containerd.Client, snapshotter string, log *slog.Logger) *Store {
+// empty). The client stays the caller's. Its steps run in containers of
+// runtime.NewLauncher(client, launch), launch.Snapshotter set to the
+// store's; if launch is nil, in runtime.DefaultUserNS.
+func New(client *containerd.Client, snapshotter string, log *slog.Logger, launch *runtime.LaunchOptions) *Store {
 	if snapshotter == "" {
 		snapshotter = "overlayfs"
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Store{client: client, snapshotter: snapshotter, log: log}
+	lo := runtime.LaunchOptions{UserNS: &runtime.DefaultUserNS}
+	if launch != nil {
+		lo = *launch
+	}
+	lo.Snapshotter = snapshotter
+	return &Store{client: client, snapshotter: snapshotter, log: log, launcher: runtime.NewLauncher(client, lo)}
 }
+
+// Close releases what the store holds beside the client.
+func (s *Store) Close() error { return s.launcher.Close() }
 
 // Client is the containerd client the store uses.
 func (s *Store) Client() *containerd.Client { return s.client }
@@ -138,7 +151,7 @@ func (st State) With(layer ocispec.Descriptor, diffID digest.Digest, createdBy s
 // Empty is the state of FROM scratch.
 func Empty() State {
 	return State{Config: ocispec.Image{
-		Platform: ocispec.Platform{OS: "linux", Architecture: runtime.GOARCH},
+		Platform: ocispec.Platform{OS: "linux", Architecture: goruntime.GOARCH},
 		RootFS:   ocispec.RootFS{Type: "layers"},
 	}}
 }

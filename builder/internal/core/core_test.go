@@ -8,11 +8,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"paas/builder/internal/buildtest"
 	"paas/builder/internal/core"
+	"paas/internal/testenv"
 )
 
 // setup connects to the test containerd, in a namespace of the test's own,
@@ -22,7 +24,7 @@ func setup(t *testing.T) (context.Context, *core.Store, core.Image) {
 	c := buildtest.Client(t)
 	ctx := buildtest.Namespace(t, c)
 	buildtest.Busybox(t, ctx, c, "busybox")
-	s := core.New(c, "", nil)
+	s := core.New(c, "", nil, nil)
 	lctx, done, err := s.Lease(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -164,4 +166,69 @@ func TestRunUser(t *testing.T) {
 	if got := out.String(); !strings.HasPrefix(got, "uid=1000(app) gid=1000(app)") {
 		t.Errorf("id as app = %q", got)
 	}
+}
+
+// TestRunContained: a RUN step is contained as an instance is (see
+// testenv.ContainmentProbe), and the layer it makes carries the uids the
+// step saw, not the host's remapped ones: root's files are uid 0 on disk,
+// app's 1000.
+func TestRunContained(t *testing.T) {
+	ctx, s, base := setup(t)
+	var out bytes.Buffer
+	st, err := s.Run(ctx, base.State, core.RunSpec{
+		Args:   []string{"/bin/sh", "-c", testenv.ContainmentProbe + "\ntouch /by-root && mkdir /home/app/made && chown app:app /home/app/made && echo x > /etc/hostname"},
+		Output: &out,
+	})
+	if err != nil {
+		t.Fatalf("Run: %v\n%s", err, out.String())
+	}
+	if got, want := testenv.ContainmentOutput(out.String()), testenv.ContainmentWant("uid=0(root) gid=0(root)"); got != want {
+		t.Errorf("probe in a RUN step printed\n%s\nwant\n%s", got, want)
+	}
+	out.Reset()
+	st, err = s.Run(ctx, st, core.RunSpec{Args: []string{"/bin/sh", "-c", "id; touch /home/app/by-app /home/app/made/too"}, User: "app", Output: &out})
+	if err != nil {
+		t.Fatalf("Run as app: %v\n%s", err, out.String())
+	}
+	if got := out.String(); got != "uid=1000(app) gid=1000(app) groups=1000(app)\n" {
+		t.Errorf("id as app = %q", got)
+	}
+	err = s.View(ctx, st, func(root string) error {
+		for name, want := range map[string]uint32{"by-root": 0, "etc/hostname": 0, "home/app/made": 1000, "home/app/by-app": 1000, "home/app/made/too": 1000, "bin/busybox": 0} {
+			fi, err := os.Lstat(filepath.Join(root, name))
+			if err != nil {
+				return err
+			}
+			sys := fi.Sys().(*syscall.Stat_t)
+			if sys.Uid != want || sys.Gid != want {
+				t.Errorf("/%s on disk is owned by %d:%d, want %d:%d", name, sys.Uid, sys.Gid, want, want)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Error(err)
+	}
+	assertNoContainers(t, ctx, s)
+}
+
+// TestRunManyLayers: a step on a deep chain of layers starts (the id-mapped
+// root's overlay options once outgrew what the kernel takes in one
+// fsconfig string, 256 bytes, at five layers).
+func TestRunManyLayers(t *testing.T) {
+	ctx, s, base := setup(t)
+	st := base.State
+	for i := 0; i < 12; i++ {
+		var out bytes.Buffer
+		layers := len(st.Layers)
+		var err error
+		st, err = s.Run(ctx, st, core.RunSpec{Args: []string{"/bin/sh", "-c", fmt.Sprintf("echo %d > /layer%d && ls / | grep -c layer", i, i)}, Output: &out})
+		if err != nil {
+			t.Fatalf("Run on %d layers: %v\n%s", layers, err, out.String())
+		}
+		if got, want := out.String(), fmt.Sprintf("%d\n", i+1); got != want {
+			t.Errorf("step %d sees %q layer files, want %q", i, got, want)
+		}
+	}
+	assertNoContainers(t, ctx, s)
 }

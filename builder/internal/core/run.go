@@ -15,11 +15,11 @@ import (
 	"github.com/containerd/containerd/v2/core/mount"
 	"github.com/containerd/containerd/v2/core/snapshots"
 	"github.com/containerd/containerd/v2/pkg/cio"
-	"github.com/containerd/containerd/v2/pkg/oci"
 	"github.com/containerd/errdefs"
 	"github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"paas/runtime"
 	"paas/runtime/network"
 )
 
@@ -206,74 +206,31 @@ func (s *Store) runContainer(ctx context.Context, id, snapshot string, spec RunS
 	if !hasKey(env, "PATH") {
 		env = append([]string{"PATH=" + DefaultPath}, env...)
 	}
-	opts := []oci.SpecOpts{
-		oci.WithDefaultSpec(),
-		oci.WithDefaultUnixDevices,
-		oci.WithProcessArgs(spec.Args...),
-		oci.WithEnv(env),
-		oci.WithProcessCwd(dir),
-		oci.WithHostname("build"),
-	}
-	if spec.User != "" {
-		opts = append(opts, oci.WithUser(spec.User), oci.WithAdditionalGIDs(spec.User))
-	}
-	if len(spec.Mounts) > 0 {
-		opts = append(opts, oci.WithMounts(spec.Mounts))
-	}
-	if l := spec.Limits; l.Memory > 0 {
-		// Memory and swap together: the limit is not a hint to swap.
-		opts = append(opts, oci.WithMemoryLimit(uint64(l.Memory)), oci.WithMemorySwap(l.Memory))
-	}
-	if l := spec.Limits; l.CPUs > 0 {
-		const period = 100000
-		opts = append(opts, oci.WithCPUCFS(int64(l.CPUs*period), period))
-	}
-	if l := spec.Limits; l.Pids > 0 {
-		opts = append(opts, oci.WithPidsLimit(l.Pids))
-	}
-	if spec.Network != nil {
-		att, err := spec.Network.Attach(ctx, id, map[string]string{"paas.build": id})
-		if err != nil {
-			return fmt.Errorf("network: %w", err)
-		}
-		defer func() {
-			cctx, cancel := cleanupCtx()
-			defer cancel()
-			if derr := spec.Network.Detach(cctx, id, att.NetNSPath); derr != nil {
-				s.log.Warn("detach build step network", "container", id, "err", derr)
-			}
-		}()
-		opts = append(opts, oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: att.NetNSPath}))
-		if spec.ResolvConf != "" {
-			opts = append(opts, oci.WithMounts([]specs.Mount{{
-				Destination: "/etc/resolv.conf", Type: "bind", Source: spec.ResolvConf,
-				Options: []string{"rbind", "ro", "nosuid", "nodev", "noexec"},
-			}}))
-		}
-	}
-
-	c, err := s.client.NewContainer(ctx, id,
-		containerd.WithSnapshotter(s.snapshotter),
-		containerd.WithSnapshot(snapshot),
-		containerd.WithContainerLabels(map[string]string{LabelBuilder: "paas"}),
-		containerd.WithNewSpec(opts...),
-	)
+	l := spec.Limits
+	launched, err := s.launcher.Create(ctx, runtime.Container{
+		ID: id, Labels: map[string]string{LabelBuilder: "paas"}, Snapshot: snapshot,
+		Args: spec.Args, Env: env, Cwd: dir, User: spec.User, Hostname: "build",
+		Network: spec.Network, NetworkLabels: map[string]string{"paas.build": id}, ResolvConf: spec.ResolvConf,
+		Mounts: spec.Mounts,
+		Limits: runtime.Limits{Memory: l.Memory, CPU: int(l.CPUs * 1000), Pids: l.Pids},
+	})
 	if err != nil {
 		return fmt.Errorf("create container: %w", err)
 	}
+	c := launched.Container
 	defer func() {
 		cctx, cancel := cleanupCtx()
 		defer cancel()
-		// The snapshot is the caller's: delete only the container record.
-		// Right after a cancel the task may not be quite gone (a delete that
-		// raced the kill): delete it again and retry, a few times.
+		// The snapshot is the caller's: Remove leaves it. Right after a
+		// cancel the task may not be quite gone (a delete that raced the
+		// kill): delete it again and retry, a few times.
 		for attempt := 0; ; attempt++ {
-			derr := c.Delete(cctx)
-			if derr == nil || errdefs.IsNotFound(derr) {
+			derr := s.launcher.Remove(cctx, id, spec.Network)
+			if derr == nil {
 				return
 			}
 			if attempt == 5 || cctx.Err() != nil {
-				s.log.Warn("delete build container", "container", id, "err", derr)
+				s.log.Warn("remove build container", "container", id, "err", derr)
 				return
 			}
 			if t, err := c.Task(cctx, nil); err == nil {

@@ -2,6 +2,7 @@ package serve
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -14,9 +15,17 @@ import (
 )
 
 // builderAdapter lets the controller's Deploy use the builder.
-type builderAdapter struct{ b *builder.Builder }
+type builderAdapter struct {
+	b *builder.Builder
+	// refuse, if set, is why every build is refused: the kernel cannot
+	// contain it (see containment.refusal).
+	refuse string
+}
 
 func (a builderAdapter) Build(ctx context.Context, req server.BuildRequest) (server.BuildResult, error) {
+	if a.refuse != "" {
+		return server.BuildResult{}, errors.New(a.refuse)
+	}
 	// The builder takes buildpacks as host paths: the app's archives go
 	// into a directory of this build's own.
 	var bps []string

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -66,9 +67,9 @@ func report(w io.Writer, checks []check) int {
 			mark = "FAIL"
 			failed++
 		}
-		fmt.Fprintf(w, "[%s] %-12s %s\n", mark, c.name, c.info)
+		fmt.Fprintf(w, "[%s] %-19s %s\n", mark, c.name, c.info)
 		if !c.ok && c.fix != "" {
-			fmt.Fprintf(w, "       %-12s fix: %s\n", "", c.fix)
+			fmt.Fprintf(w, "       %-19s fix: %s\n", "", c.fix)
 		}
 	}
 	return failed
@@ -120,6 +121,39 @@ func doctor(ctx context.Context, s Settings) []check {
 		add(check{name: "cgroups", ok: true, info: "v1 with memory, cpu and pids controllers"})
 	default:
 		add(check{name: "cgroups", info: "no memory or pids cgroup controller under /sys/fs/cgroup", fix: "mount cgroups (systemd does) and enable the memory controller"})
+	}
+
+	// Isolation: what every container gets, and the kernel features the
+	// user namespace needs.
+	add(check{name: "seccomp", ok: true, info: "containerd's default profile in every app, one-off and build container"})
+	add(check{name: "capabilities", ok: true, info: fmt.Sprintf("containerd's defaults without %s (CapEff %#x)",
+		strings.Join(runtime.DroppedCapabilities, ", "), runtime.CapEff())})
+	add(check{name: "no_new_privs", ok: true, info: "set in every container"})
+	if !isRoot() {
+		add(check{name: "userns", warn: true, info: "not checked: run paas doctor as root", fix: "sudo paas doctor"})
+	} else if cont, err := checkContainment(s); err != nil {
+		add(check{name: "userns", info: err.Error(), fix: "set userns-range to HOST:SIZE, e.g. " + runtime.DefaultUserNS.String()})
+	} else {
+		for _, f := range cont.features {
+			c := check{name: f.Name, ok: f.OK, info: f.Info}
+			if !f.OK {
+				c.fix = "a kernel with seccomp, user namespaces and overlayfs on id-mapped mounts (Linux 5.19 or newer)"
+				if s.AllowUncontained {
+					c.warn = true
+					c.fix += "; allow-uncontained is set: apps and builds run as the host's root meanwhile"
+				}
+			}
+			add(c)
+		}
+		switch {
+		case cont.contained():
+			add(check{name: "userns", ok: true, info: "apps, one-offs and builds run in a user namespace: their uid 0 is host uid " + strconv.FormatUint(uint64(cont.userNS.Host), 10)})
+		case s.AllowUncontained:
+			add(check{name: "userns", warn: true, info: "NONE: allow-uncontained is set, so apps and builds run as the host's root",
+				fix: "only if every user is trusted; otherwise unset allow-uncontained and fix the kernel"})
+		default:
+			add(check{name: "userns", info: "none possible: untrusted builds are refused", fix: "fix the kernel (above), or set allow-uncontained if every user is trusted"})
+		}
 	}
 
 	// IP forwarding, for containers to reach out through the bridge

@@ -124,9 +124,24 @@ func Run(ctx context.Context, s Settings, out, logw io.Writer) error {
 		log.Warn("containers get the host's /etc/resolv.conf as it is", "err", err)
 		resolv = ""
 	}
+	// Containment: a user namespace for every container, if the kernel
+	// can; builds are refused where it cannot, unless the operator allows.
+	cont, err := checkContainment(s)
+	if err != nil {
+		return err
+	}
+	uncontained := !cont.contained() && s.AllowUncontained
+	refuse := cont.refusal(s)
+	switch {
+	case uncontained:
+		log.Warn("containers run WITHOUT a user namespace (allow-uncontained): their root is the host's root", "missing", cont.missing)
+	case refuse != "":
+		log.Error("builds refused", "reason", refuse)
+	}
 	rt := runtime.New(runtime.Options{Address: s.Containerd, Namespace: s.Namespace, Network: nw,
 		LogDir: logDir, StopGrace: s.StopGrace, LogDriver: self, ResolvConf: resolv,
-		Pids: s.Limits.InstancePids, Memory: int64(s.Limits.InstanceMemory), CPU: millicores(s.Limits.InstanceCPU)})
+		Pids: s.Limits.InstancePids, Memory: int64(s.Limits.InstanceMemory), CPU: millicores(s.Limits.InstanceCPU),
+		UserNS: cont.userNS, HostUserNS: uncontained})
 	defer rt.Close()
 	var runner server.Runtime
 	if nw != nil {
@@ -144,7 +159,7 @@ func Run(ctx context.Context, s Settings, out, logw io.Writer) error {
 		go bnw.Keep(keepCtx, 10*time.Second, log)
 	}
 	bopts := builder.Options{Address: s.Containerd, Namespace: s.Namespace, Network: bnw, Logger: log.With("component", "builder"), ResolvConf: resolv,
-		Limits: s.Limits.build()}
+		Limits: s.Limits.build(), UserNS: cont.userNS, HostUserNS: uncontained}
 	bopts.BuildEnv = s.buildEnv()
 	if s.CABundle != "" {
 		if _, err := os.Stat(s.CABundle); err == nil {
@@ -155,7 +170,7 @@ func Run(ctx context.Context, s Settings, out, logw io.Writer) error {
 		log.Warn("no builder: pushes cannot deploy", "err", err)
 	} else {
 		defer b.Close()
-		build = builderAdapter{b}
+		build = builderAdapter{b: b, refuse: refuse}
 		sctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		if st, err := b.Stacks(sctx); err == nil && len(st) == 0 {
 			log.Warn("no stacks: apps have no base image to build on; run: paas stack build")

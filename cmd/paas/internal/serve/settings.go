@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"paas/controller"
+	"paas/runtime"
 )
 
 // Settings are everything "paas server" can be told. Each field is a
@@ -52,6 +53,13 @@ type Settings struct {
 	// same names; 0 is the router's default, negative none.
 	MaxConnsPerClient int
 	MinBodyRate       int64
+	// UserNSRange is the host range HOST:SIZE that the uids and gids of
+	// every container paas starts map to (runtime.ParseIDMap).
+	UserNSRange string
+	// AllowUncontained lets paas build and run without a user namespace
+	// on a kernel that lacks what it needs (containers' root is then the
+	// host's root): only where every user is trusted.
+	AllowUncontained bool
 	// TrustForwardedProto: behind a proxy that terminates TLS, believe its
 	// X-Forwarded-Proto (dashboard cookies get Secure).
 	TrustForwardedProto bool
@@ -94,6 +102,8 @@ func (s *Settings) register(fs *pflag.FlagSet) {
 	fs.StringVar(&s.MetricsTokenFile, "metrics-token-file", "", "file holding a bearer token (at least 32 characters) that may read /metrics, for Prometheus; admins' API tokens may read it too; empty for admins only")
 	fs.IntVar(&s.MaxConnsPerClient, "max-conns-per-client", 256, "connections one client address may hold open at once (apps and the API together); over it: 429 and close; -1 for no limit")
 	fs.Int64Var(&s.MinBodyRate, "min-body-rate", 500, "least average pace of a request body, in bytes per second, past the first 60 s of waiting for it; slower clients get 408; -1 for none")
+	fs.StringVar(&s.UserNSRange, "userns-range", runtime.DefaultUserNS.String(), "HOST:SIZE: the host uids and gids that uid and gid 0… of apps and builds map to (a user namespace; at least 65536, not 0)")
+	fs.BoolVar(&s.AllowUncontained, "allow-uncontained", false, "on a kernel without user namespaces or id-mapped overlayfs (paas doctor names what lacks), build and run apps anyway, as the host's root: only if every user is trusted")
 	fs.StringVar(&s.CNIPluginDir, "cni-plugin-dir", "/usr/lib/cni", "directory of the CNI plugins (bridge, host-local, loopback)")
 	fs.DurationVar(&s.StopGrace, "stop-grace", 30*time.Second, "time between SIGTERM and SIGKILL when an instance stops")
 	fs.DurationVar(&s.HealthTimeout, "health-timeout", 60*time.Second, "how long a new web instance has to listen on $PORT")
@@ -207,6 +217,9 @@ func (s *Settings) check() error {
 	case "text", "json":
 	default:
 		return fmt.Errorf("invalid log format %q: use text or json", s.LogFormat)
+	}
+	if _, err := runtime.ParseIDMap(s.UserNSRange); err != nil {
+		return err
 	}
 	if s.DataDir == "" {
 		return fmt.Errorf("no data directory: set --data-dir")
