@@ -386,7 +386,11 @@ func withSysfsInUserNS(_ context.Context, _ oci.Client, _ *containers.Container,
 func withLimits(l Limits) oci.SpecOpts {
 	return func(ctx context.Context, c oci.Client, ctr *containers.Container, s *oci.Spec) error {
 		if l.Memory > 0 {
+			// Memory and swap together: the limit is not a hint to swap.
 			if err := oci.WithMemoryLimit(uint64(l.Memory))(ctx, c, ctr, s); err != nil {
+				return err
+			}
+			if err := oci.WithMemorySwap(l.Memory)(ctx, c, ctr, s); err != nil {
 				return err
 			}
 		}
