@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -86,7 +87,9 @@ func newAppRig(t *testing.T, extra ...string) *appRig {
 			return // killed by the test, which cleans up after itself
 		default:
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		// apps:destroy answers once the app's instances have stopped
+		// (each up to the stop grace): destroy them all at once.
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
 		c := r.s.client(t, r.token)
 		apps, err := c.Apps(ctx)
@@ -94,11 +97,15 @@ func newAppRig(t *testing.T, extra ...string) *appRig {
 			t.Logf("cleanup: list apps: %v", err)
 			return
 		}
+		var wg sync.WaitGroup
 		for _, a := range apps {
-			if err := c.DestroyApp(ctx, a.Name); err != nil {
-				t.Logf("cleanup: destroy %s: %v", a.Name, err)
-			}
+			wg.Go(func() {
+				if err := c.DestroyApp(ctx, a.Name); err != nil {
+					t.Logf("cleanup: destroy %s: %v", a.Name, err)
+				}
+			})
 		}
+		wg.Wait()
 		for ctx.Err() == nil {
 			if ctrs, err := r.c.Containers(ctx); err != nil || len(ctrs) == 0 {
 				return

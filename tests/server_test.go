@@ -306,10 +306,10 @@ func TestHealthReportsContainerd(t *testing.T) {
 func TestPostgresBackend(t *testing.T) {
 	dsn := testenv.Postgres(t)
 	s := startServer(t, serverOptions{database: dsn})
-	if _, h, err := s.health(); err != nil || !h.Components["database"].OK || h.Components["database"].Address != "postgres" {
-		t.Errorf("GET /healthz: database = %+v, %v; want ok, postgres", h.Components["database"], err)
+	admin, adminToken := loginAdmin(t, s)
+	if _, h, err := s.healthAs(adminToken); err != nil || !h.Components["database"].OK || h.Components["database"].Address != "postgres" {
+		t.Errorf("GET /healthz as admin: database = %+v, %v; want ok, postgres", h.Components["database"], err)
 	}
-	admin, _ := loginAdmin(t, s)
 	alice, aliceToken := createUser(t, s, admin, "alice")
 
 	steps := []struct {
