@@ -43,7 +43,7 @@ var (
 	// detected it; the message lists the buildpack groups tried.
 	ErrNoFrontEnd = cnb.ErrNoMatch
 	// ErrLimit: one of the build's limits stopped it. The message says
-	// which: "build ran out of memory (limit 1 GiB) in Dockerfile:3: RUN
+	// which: "build ran out of memory (limit 1GiB) in Dockerfile:3: RUN
 	// ...", "build reached its process limit (limit 512 processes) in
 	// ...", or "build timed out after 15m0s". A step that reached a
 	// limit also matches ErrStepFailed.

@@ -29,9 +29,9 @@ func TestBuildLimits(t *testing.T) {
 		{"background sleeps", `RUN i=0; while [ $i -lt 100000 ]; do sleep 120 & i=$((i+1)); done; wait`, builder.Limits{Pids: 64},
 			"build reached its process limit (limit 64 processes) in Dockerfile:2: RUN i=0; while [ $i -lt 100000 ]; do sleep 120 & i=$((i+1)); done; wait"},
 		{"unbounded allocation", `RUN head -c 4294967296 /dev/zero | tail`, builder.Limits{Memory: 64 << 20},
-			"build ran out of memory (limit 64 MiB) in Dockerfile:2: RUN head -c 4294967296 /dev/zero | tail"},
+			"build ran out of memory (limit 64MiB) in Dockerfile:2: RUN head -c 4294967296 /dev/zero | tail"},
 		{"allocation the shell survives", `RUN head -c 4294967296 /dev/zero | tail || true`, builder.Limits{Memory: 64 << 20},
-			"build ran out of memory (limit 64 MiB) in Dockerfile:2: RUN head -c 4294967296 /dev/zero | tail || true"},
+			"build ran out of memory (limit 64MiB) in Dockerfile:2: RUN head -c 4294967296 /dev/zero | tail || true"},
 		{"timeout", `RUN sleep 120`, builder.Limits{Timeout: 3 * time.Second},
 			"build timed out after 3s"},
 	}

@@ -83,7 +83,7 @@ func TestBuildLimitsKeepOthersServing(t *testing.T) {
 	}{
 		{"fork bomb", "", "build reached its process limit (limit 64 processes) in Dockerfile:2: RUN f(){ f|f& }; f; sleep 600"},
 		{"unbounded allocation", "FROM " + busyboxImage + "\nRUN head -c 4294967296 /dev/zero | tail\n" + httpd,
-			"build ran out of memory (limit 64 MiB) in Dockerfile:2: RUN head -c 4294967296 /dev/zero | tail"},
+			"build ran out of memory (limit 64MiB) in Dockerfile:2: RUN head -c 4294967296 /dev/zero | tail"},
 	}
 	for _, h := range hostile {
 		if h.dockerfile != "" {
@@ -122,7 +122,7 @@ func TestBuildLimitsKeepOthersServing(t *testing.T) {
 	writeFiles(t, bomb, map[string]string{"Dockerfile": "FROM " + busyboxImage + "\nRUN yes paas-build-output | head -c 1048576\nWORKDIR /www\nRUN echo calm > index.html\n" + httpd})
 	commitAll(t, bomb, "loud")
 	out, err := gitPush(t, bomb, key, "push", "paas", "main")
-	marker := "-----> Build output truncated: it passed this server's limit of 64 KiB; the rest is dropped (the build goes on)"
+	marker := "-----> Build output truncated: it passed this server's limit of 64KiB; the rest is dropped (the build goes on)"
 	if err != nil || !strings.Contains(out, marker) || !strings.Contains(out, "v1 is live") {
 		t.Errorf("push of a loud build: %v, want the truncation line and v1 live; output (%d bytes) ends:\n%s", err, len(out), out[max(0, len(out)-2000):])
 	}

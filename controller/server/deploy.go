@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/docker/go-units"
+
 	"paas/controller"
 	"paas/controller/internal/store"
 	"paas/runtime"
@@ -235,22 +237,9 @@ func (c *cappedWriter) Write(p []byte) (int, error) {
 	_, err := c.w.Write(p[:c.left])
 	c.left = -1
 	if err == nil {
-		_, err = fmt.Fprintf(c.w, "\n-----> Build output truncated: it passed this server's limit of %s; the rest is dropped (the build goes on)\n", formatSize(c.limit))
+		_, err = fmt.Fprintf(c.w, "\n-----> Build output truncated: it passed this server's limit of %s; the rest is dropped (the build goes on)\n", units.BytesSize(float64(c.limit)))
 	}
 	return n, err
-}
-
-// formatSize shows a size in bytes as an operator writes it.
-func formatSize(n int64) string {
-	switch {
-	case n >= 1<<30 && n%(1<<30) == 0:
-		return fmt.Sprintf("%d GiB", n>>30)
-	case n >= 1<<20 && n%(1<<20) == 0:
-		return fmt.Sprintf("%d MiB", n>>20)
-	case n >= 1<<10 && n%(1<<10) == 0:
-		return fmt.Sprintf("%d KiB", n>>10)
-	}
-	return fmt.Sprintf("%d bytes", n)
 }
 
 // prefixWriter indents the release command's output under its header.

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/docker/go-units"
 )
 
 // LimitError is a step that one of its limits stopped: the kernel killed
@@ -22,22 +24,9 @@ type LimitError struct {
 
 func (e *LimitError) Error() string {
 	if e.Resource == "memory" {
-		return "ran out of memory (limit " + FormatBytes(e.Limit) + ")"
+		return "ran out of memory (limit " + units.BytesSize(float64(e.Limit)) + ")"
 	}
 	return fmt.Sprintf("reached its process limit (limit %d processes)", e.Limit)
-}
-
-// FormatBytes shows a size the way an operator writes it: 512 MiB, 2 GiB.
-func FormatBytes(n int64) string {
-	switch {
-	case n >= 1<<30 && n%(1<<30) == 0:
-		return fmt.Sprintf("%d GiB", n>>30)
-	case n >= 1<<20 && n%(1<<20) == 0:
-		return fmt.Sprintf("%d MiB", n>>20)
-	case n >= 1<<10 && n%(1<<10) == 0:
-		return fmt.Sprintf("%d KiB", n>>10)
-	}
-	return fmt.Sprintf("%d bytes", n)
 }
 
 // cgroupRoot is where the kernel's cgroup file systems are mounted.

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/docker/go-units"
 	"github.com/spf13/pflag"
 
 	"paas/builder"
@@ -122,36 +123,18 @@ func (l Limits) build() builder.Limits {
 func millicores(cores float64) int { return int(math.Round(cores * 1000)) }
 
 // byteSize is a flag value in bytes, written as a number with an
-// optional K, M, G or T suffix (powers of 1024; "B", "iB" and "i" may
-// follow): 512M, 2G, 1.5GiB, 1048576.
+// optional K, M, G, T or P suffix (powers of 1024; "B", "iB" and "i" may
+// follow): 512M, 2G, 1.5GiB, 1048576, as docker/go-units reads them.
 type byteSize int64
 
 var _ pflag.Value = (*byteSize)(nil)
 
 func (b *byteSize) Set(s string) error {
-	t := strings.TrimSpace(s)
-	t = strings.TrimSuffix(strings.TrimSuffix(t, "B"), "i")
-	mult := int64(1)
-	if n := len(t); n > 0 {
-		switch strings.ToUpper(t[n-1:]) {
-		case "K":
-			mult = 1 << 10
-		case "M":
-			mult = 1 << 20
-		case "G":
-			mult = 1 << 30
-		case "T":
-			mult = 1 << 40
-		}
-		if mult > 1 {
-			t = t[:n-1]
-		}
-	}
-	f, err := strconv.ParseFloat(t, 64)
-	if err != nil || f < 0 || math.IsInf(f, 0) || f*float64(mult) > math.MaxInt64/2 {
+	n, err := units.RAMInBytes(strings.TrimSpace(s))
+	if err != nil || n < 0 || n > math.MaxInt64/2 {
 		return fmt.Errorf("invalid size %q: want a number of bytes, or one with K, M, G or T (512M, 2G)", s)
 	}
-	*b = byteSize(f * float64(mult))
+	*b = byteSize(n)
 	return nil
 }
 
