@@ -48,8 +48,8 @@ func TestPackagesHaveDocs(t *testing.T) {
 }
 
 // TestDependencyEdges keeps each library inside the package that owns it:
-// gorm only in the store, containerd only in the runtime and builder,
-// traefik only in the router.
+// gorm only in the store, containerd only in the runtime and builder (and
+// the test helpers), traefik only in the router.
 func TestDependencyEdges(t *testing.T) {
 	rules := []struct {
 		prefix  string   // an import path prefix
@@ -57,7 +57,8 @@ func TestDependencyEdges(t *testing.T) {
 	}{
 		{"gorm.io/", []string{"paas/controller/internal/store"}},
 		{"github.com/glebarez/", []string{"paas/controller/internal/store"}},
-		{"github.com/containerd/", []string{"paas/runtime", "paas/builder", "paas/bench/"}},
+		// testenv stands up real network namespaces for tests (Outside).
+		{"github.com/containerd/", []string{"paas/runtime", "paas/builder", "paas/bench/", "paas/internal/testenv"}},
 		{"github.com/traefik/", []string{"paas/router/internal"}},
 	}
 	for _, p := range listPackages(t) {
