@@ -176,8 +176,8 @@ func TestStandaloneRouterOutlivesController(t *testing.T) {
 		}
 	}
 	// Clean up the app's container: a new controller on the same state
-	// destroys the app.
-	s2 := runtimeServer(t, s.dataDir, ns)
+	// and networks, as after a crash, destroys the app.
+	s2 := restartServer(t, s, s.dataDir, ns)
 	login(t, s2, admin, "admin", token)
 	r.destroy(t, "shop")
 }

@@ -194,8 +194,6 @@ func TestDashboard(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	logLine(`listening on :5000 <b id="logmarkup">bold?</b>`)
-
 	ctl, err := server.Open(ctx, server.Options{DataDir: t.TempDir(), LogDir: logDir})
 	if err != nil {
 		t.Fatal(err)
@@ -230,6 +228,9 @@ func TestDashboard(t *testing.T) {
 	if _, err := c.CreateApp(ctx, "shop"); err != nil {
 		t.Fatal(err)
 	}
+	// The app's first line, once it exists (paas logs shows nothing dated
+	// before an app's creation: a former app of the same name's).
+	logLine(`listening on :5000 <b id="logmarkup">bold?</b>`)
 	if _, err := c.CreateRelease(ctx, "shop", controller.NewRelease{
 		Image:        "paas/shop:build-1",
 		ProcessTypes: map[string]string{"web": "./server --port $PORT", "worker": "./worker"},

@@ -308,10 +308,12 @@ func (s *server) appMetrics(w http.ResponseWriter, r *http.Request, _ store.Acto
 	if !ok {
 		return controller.Errorf(controller.ErrNotFound, "no request metrics: this server runs no router")
 	}
-	// The router counts by name: minutes that began before the app was
-	// created may hold a former app's requests.
+	// The router counts by name, and drops an app's series when it leaves
+	// the routing table (a destroy does that before the name is free):
+	// minutes that ended before the app was created can only hold a
+	// former app's requests. The minute it was created in is its own.
 	for i, mm := range m.Minutes {
-		if mm.Start.Before(a.CreatedAt) {
+		if !mm.Start.Add(time.Minute).After(a.CreatedAt) {
 			m.Minutes[i] = controller.MetricsMinute{Start: mm.Start}
 		}
 	}
